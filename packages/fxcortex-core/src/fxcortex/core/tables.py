@@ -1,0 +1,112 @@
+"""How an analytic declares its ClickHouse tables and hands rows to the analytics store.
+
+An analytic declares each table once (`TableSpec`): its columns with ClickHouse types and the key
+that identifies a row. The store adds two columns of its own, a version (the change-feed position
+that produced the row) and a deleted flag, and keeps the newest version of each key, so a batch
+that is delivered twice changes nothing and a row can be withdrawn when its inputs are deleted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from fxcortex.core.errors import InvalidValueError
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+VERSION_COLUMN = "_version"
+DELETED_COLUMN = "_deleted"
+
+
+def _identifier(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
+    if not _IDENTIFIER.match(value) or value.startswith("_"):
+        raise InvalidValueError(
+            f"{attribute.name}: {value!r} must be lower_snake_case and not start with '_'"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Column:
+    """One column: a name and its ClickHouse type, e.g. ``Column(name="open", type="Decimal(38, 18)")``."""
+
+    name: str = attrs.field(validator=_identifier)
+    type: str
+    description: str = ""
+
+
+@attrs.frozen(kw_only=True)
+class TableSpec:
+    """A table an analytic writes: columns, the key columns that identify a row, and prose."""
+
+    name: str = attrs.field(validator=_identifier)
+    columns: tuple[Column, ...] = attrs.field(converter=tuple)
+    key: tuple[str, ...] = attrs.field(converter=tuple)
+    description: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        names = [column.name for column in self.columns]
+        if len(set(names)) != len(names):
+            raise InvalidValueError(f"table {self.name}: a column name appears twice")
+        missing = [k for k in self.key if k not in names]
+        if not self.key or missing:
+            raise InvalidValueError(f"table {self.name}: key columns {missing or '()'} are not columns")
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        """The declared columns, in order (without the store's own columns)."""
+        return tuple(column.name for column in self.columns)
+
+
+@attrs.define(kw_only=True)
+class TableWrite:
+    """Rows for one table, column-oriented so stores can insert them in bulk.
+
+    ``columns`` maps every declared column to a list of equal length; ``versions`` gives each row's
+    version (the feed position of the newest change it reflects) and ``deleted`` marks rows whose key
+    no longer has any inputs. The values of a deleted row other than its key are ignored.
+    """
+
+    table: str
+    columns: dict[str, list[Any]]
+    versions: list[int]
+    deleted: list[bool]
+
+    def __attrs_post_init__(self) -> None:
+        lengths = {len(values) for values in self.columns.values()}
+        lengths |= {len(self.versions), len(self.deleted)}
+        if len(lengths) > 1:
+            raise InvalidValueError(f"write to {self.table}: columns have unequal lengths {lengths}")
+
+    def __len__(self) -> int:
+        return len(self.versions)
+
+    def check_against(self, spec: TableSpec) -> None:
+        """Raise unless this write has exactly the spec's columns."""
+        if tuple(self.columns) != spec.column_names:
+            raise InvalidValueError(
+                f"write to {spec.name}: columns {tuple(self.columns)} differ from the table's "
+                f"{spec.column_names}"
+            )
+
+    @staticmethod
+    def merge(writes: Sequence[TableWrite]) -> list[TableWrite]:
+        """Concatenate writes to the same table, keeping first-seen table order."""
+        merged: dict[str, TableWrite] = {}
+        for write in writes:
+            if write.table not in merged:
+                merged[write.table] = TableWrite(
+                    table=write.table,
+                    columns={name: list(values) for name, values in write.columns.items()},
+                    versions=list(write.versions),
+                    deleted=list(write.deleted),
+                )
+                continue
+            target = merged[write.table]
+            for name, values in write.columns.items():
+                target.columns[name].extend(values)
+            target.versions.extend(write.versions)
+            target.deleted.extend(write.deleted)
+        return list(merged.values())

@@ -1,0 +1,196 @@
+"""Test helpers and pytest fixtures for plugin authors (a ``pytest11`` plugin, on by default).
+
+Fixtures:
+
+- ``fxcortex_plugin_manager(*plugins)``: a plugin manager with the installed plugins and yours.
+- ``fxcortex_registry(*plugins)``: the registry those plugins build.
+- ``fxcortex_pipeline(*plugins)``: an embedded pipeline in a temporary folder with your plugins
+  registered (needs ``fxcortex-runtime``), to run a source or analytic end to end.
+
+Helpers for unit tests of analytics, without any store: `AnalyzerHarness` feeds batches to an
+analyzer with in-memory state and keeps its tables as a ClickHouse ReplacingMergeTree would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pytest
+
+from fxcortex.core.models import UTC, ChangeOp, Pair, Quote, QuoteKind, RateChange, to_utc
+from fxcortex.core.plugins import PluginManager, Registry, make_plugin_manager
+from fxcortex.core.ports import Analyzer
+from fxcortex.core.tables import TableWrite
+
+if TYPE_CHECKING:
+    from fxcortex.runtime import Pipeline
+
+
+def quote(
+    pair: str = "EUR/USD",
+    rate: str = "1.1",
+    observed_at: datetime | str = "2024-01-02T13:15:00+00:00",
+    source: str = "test",
+    kind: QuoteKind | str = QuoteKind.MID,
+) -> Quote:
+    """A quote with defaults for everything a test does not care about."""
+    when = datetime.fromisoformat(observed_at) if isinstance(observed_at, str) else observed_at
+    return Quote.of(pair, rate, to_utc(when), source, kind)
+
+
+@attrs.define
+class ChangeLog:
+    """Builds a consistent change stream from creates, revisions and deletes, as a store would."""
+
+    rows: dict[tuple[Any, ...], Quote] = attrs.Factory(dict)
+    changes: list[RateChange] = attrs.Factory(list)
+    committed_at: datetime = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def _emit(self, op: ChangeOp, before: Quote | None, after: Quote | None) -> RateChange:
+        change = RateChange(
+            op=op, position=len(self.changes) + 1, committed_at=self.committed_at,
+            before=before, after=after,
+        )
+        self.changes.append(change)
+        return change
+
+    def upsert(self, new: Quote) -> RateChange | None:
+        """Insert or revise; None when the stored rate is the same (no change, as in the stores)."""
+        old = self.rows.get(new.key)
+        if old is not None and old.rate == new.rate:
+            return None
+        self.rows[new.key] = new
+        return self._emit(ChangeOp.CREATE if old is None else ChangeOp.UPDATE, old, new)
+
+    def delete(self, key: tuple[Any, ...]) -> RateChange | None:
+        """Delete the row with this key, if there is one."""
+        old = self.rows.pop(key, None)
+        return None if old is None else self._emit(ChangeOp.DELETE, old, None)
+
+
+class _DictState:
+    def __init__(self, store: dict[str, bytes], namespace: str) -> None:
+        self._store, self._prefix = store, namespace + ":"
+        self.puts: dict[str, bytes] = {}
+        self.deletes: set[str] = set()
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
+        found = {}
+        for key in keys:
+            full = self._prefix + key
+            if full in self.puts:
+                found[key] = self.puts[full]
+            elif full in self._store and full not in self.deletes:
+                found[key] = self._store[full]
+        return found
+
+    def put(self, key: str, value: bytes) -> None:
+        self.puts[self._prefix + key] = value
+        self.deletes.discard(self._prefix + key)
+
+    def delete(self, key: str) -> None:
+        self.puts.pop(self._prefix + key, None)
+        self.deletes.add(self._prefix + key)
+
+
+@attrs.define
+class _Context:
+    state: _DictState
+    intervals: Mapping[str, timedelta]
+
+    def observation_interval(self, source: str) -> timedelta | None:
+        return self.intervals.get(source)
+
+
+@attrs.define
+class AnalyzerHarness:
+    """Runs one analyzer over batches with in-memory state and versioned in-memory tables.
+
+    Tables keep, per key, the row with the highest version (the later write on a tie) and hide
+    deleted rows, like the analytics stores do.
+    """
+
+    analyzer: Analyzer
+    intervals: Mapping[str, timedelta] = attrs.Factory(dict)
+    state: dict[str, bytes] = attrs.Factory(dict)
+    versions: dict[str, dict[tuple[Any, ...], tuple[int, bool, dict[str, Any]]]] = attrs.Factory(dict)
+
+    def feed(self, changes: Sequence[RateChange], *, commit_state: bool = True) -> list[TableWrite]:
+        """Process one batch; with ``commit_state=False`` simulate a crash before the state commit."""
+        if not changes:
+            return []
+        state = _DictState(self.state, self.analyzer.name)
+        writes = self.analyzer.process(changes, _Context(state, self.intervals))
+        specs = {spec.name: spec for spec in self.analyzer.tables}
+        for write in writes:
+            write.check_against(specs[write.table])
+            table = self.versions.setdefault(write.table, {})
+            key_columns = specs[write.table].key
+            for i, version in enumerate(write.versions):
+                row = {name: values[i] for name, values in write.columns.items()}
+                key = tuple(row[name] for name in key_columns)
+                current = table.get(key)
+                if current is None or version >= current[0]:
+                    table[key] = (version, write.deleted[i], row)
+        if commit_state:
+            self.state.update(state.puts)
+            for key in state.deletes:
+                self.state.pop(key, None)
+        return writes
+
+    def rows(self, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
+        """The visible rows of a table, by key."""
+        return {
+            key: row for key, (_, deleted, row) in self.versions.get(table, {}).items() if not deleted
+        }
+
+
+@pytest.fixture
+def fxcortex_plugin_manager() -> Callable[..., PluginManager]:
+    """``make(*plugins)``: the installed plugins plus yours, each given as a module or object."""
+
+    def make(*plugins: object) -> PluginManager:
+        named = [(getattr(p, "__name__", f"test-plugin-{i}"), p) for i, p in enumerate(plugins)]
+        return make_plugin_manager(plugins=named)
+
+    return make
+
+
+@pytest.fixture
+def fxcortex_registry(
+    fxcortex_plugin_manager: Callable[..., PluginManager],
+) -> Callable[..., Registry]:
+    """``make(*plugins)``: the registry the installed plugins and yours build."""
+
+    def make(*plugins: object) -> Registry:
+        return Registry.collect(fxcortex_plugin_manager(*plugins))
+
+    return make
+
+
+@pytest.fixture
+def fxcortex_pipeline(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
+    """``make(*plugins)``: an embedded pipeline under ``tmp_path`` with your plugins registered."""
+    try:
+        from fxcortex.runtime import Pipeline, Settings
+    except ImportError:  # pragma: no cover - depends on what the author installed
+        pytest.fail("the fxcortex_pipeline fixture needs fxcortex-runtime: pip install fxcortex-runtime")
+    opened: list[Pipeline] = []
+
+    def make(*plugins: object) -> Pipeline:
+        named = [(getattr(p, "__name__", f"test-plugin-{i}"), p) for i, p in enumerate(plugins)]
+        home = tmp_path / f"fxcortex-{len(opened)}"
+        pipeline = Pipeline.open(Settings(home=home), plugins=named)
+        opened.append(pipeline)
+        return pipeline
+
+    yield make
+    for pipeline in opened:
+        pipeline.close()
+
+
+__all__ = ["AnalyzerHarness", "ChangeLog", "Pair", "quote"]

