@@ -15,18 +15,20 @@ month    a calendar month: the 1st 00:00 UTC to the 1st of the next month
 ``bucket_start`` is always the first instant inside the bucket.
 """
 
+# to_micros and from_micros are re-exported: analytics convert with the same rule as the feeds.
+
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import numpy as np
 import numpy.typing as npt
 
+from fxcortex.core.batch import from_micros, to_micros
+
 Micros = npt.NDArray[np.int64]
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 MINUTE_US = 60_000_000
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
@@ -62,16 +64,6 @@ _FIXED_US = {
 }
 
 
-def to_micros(moment: datetime) -> int:
-    """Microseconds since the epoch of an aware datetime."""
-    return (moment - EPOCH) // _MICRO
-
-
-def from_micros(micros: int) -> datetime:
-    """The aware UTC datetime of a microsecond timestamp."""
-    return EPOCH + timedelta(microseconds=micros)
-
-
 def bucket_starts(resolution: Resolution, micros: Micros) -> Micros:
     """The start of the bucket holding each timestamp."""
     if resolution in _FIXED_US:
@@ -98,3 +90,14 @@ def bucket_end(resolution: Resolution, start: int) -> int:
         return start + WEEK_US
     month = np.array([start], dtype=np.int64).astype("datetime64[us]").astype("datetime64[M]")
     return int((month + 1).astype("datetime64[us]").astype(np.int64)[0])
+
+
+__all__ = [
+    "Micros",
+    "Resolution",
+    "bucket_end",
+    "bucket_start",
+    "bucket_starts",
+    "from_micros",
+    "to_micros",
+]

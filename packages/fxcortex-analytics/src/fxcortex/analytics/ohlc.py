@@ -40,17 +40,17 @@ from fxcortex.analytics.buckets import (
     bucket_start,
     bucket_starts,
     from_micros,
-    to_micros,
 )
 from fxcortex.core import (
     AnalyzerContext,
-    ChangeOp,
     Column,
     RateChange,
     TableSpec,
     TableWrite,
     hookimpl,
 )
+from fxcortex.core.batch import Series
+from fxcortex.core.batch import images as change_images
 
 NAME = "ohlc"
 PRICE = "Decimal(38, 18)"
@@ -73,9 +73,7 @@ TABLE = TableSpec(
     key=("source", "base", "quote", "kind", "resolution", "bucket_start"),
 )
 
-Series = tuple[str, str, str, str]
 _ALL = tuple(Resolution)
-_REMOVED = None  # an image that takes an observation away
 
 
 @attrs.frozen
@@ -126,7 +124,9 @@ class OhlcAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the bars it changes (deleted rows for emptied buckets)."""
-        images = _images(changes)
+        images: dict[Series, list[tuple[int, str | None, int]]] = defaultdict(list)
+        for series, micros, rate, position in change_images(changes):
+            images[series].append((micros, rate, position))
         if not images:
             return []
         layouts = _layouts(images, context.observation_interval)
@@ -141,7 +141,9 @@ class OhlcAnalyzer:
             positions = np.fromiter((e[2] for e in entries), dtype=np.int64, count=len(entries))
             buckets = touched[series] = {}
             for resolution in layout.resolutions:
-                for start, position in _newest_per_bucket(bucket_starts(resolution, times), positions):
+                for start, position in _newest_per_bucket(
+                    bucket_starts(resolution, times), positions
+                ):
                     buckets[(resolution, start)] = position
                     end = bucket_end(resolution, start)
                     for partition in _partitions_overlapping(layout.partition, start, end):
@@ -157,40 +159,27 @@ class OhlcAnalyzer:
             for key in keys
         }
 
+        # Compare with the positions as loaded: the two images of one update share a position.
+        applied_before = {where: partition.last_position for where, partition in partitions.items()}
         changed: set[tuple[Series, int]] = set()
         for series, entries in images.items():
             for (micros, rate, position), partition_start in zip(
                 entries, partition_of_image[series], strict=True
             ):
                 where = (series, partition_start)
-                partition = partitions[where]
-                if position <= partition.last_position:
+                target = partitions[where]
+                if position <= applied_before[where]:
                     continue  # applied by an earlier delivery of this change
-                if rate is _REMOVED:
-                    partition.rates.pop(micros, None)
+                if rate is None:  # the change takes this observation away
+                    target.rates.pop(micros, None)
                 else:
-                    partition.rates[micros] = rate
-                partition.last_position = position
+                    target.rates[micros] = rate
+                target.last_position = position
                 changed.add(where)
         for where in changed:
-            partition = partitions[where]
-            state.put(_state_key(*where), partition.encode())
+            state.put(_state_key(*where), partitions[where].encode())
 
         return [_bars(touched, layouts, partitions)]
-
-
-def _images(changes: Sequence[RateChange]) -> dict[Series, list[tuple[int, str | None, int]]]:
-    """Per series, in position order: (observed µs, rate text or None for a removal, position)."""
-    images: dict[Series, list[tuple[int, str | None, int]]] = defaultdict(list)
-    for change in changes:
-        position = change.position
-        if change.op in (ChangeOp.UPDATE, ChangeOp.DELETE) and change.before is not None:
-            before = change.before
-            images[before.series].append((to_micros(before.observed_at), _REMOVED, position))
-        if change.after is not None:
-            after = change.after
-            images[after.series].append((to_micros(after.observed_at), str(after.rate), position))
-    return images
 
 
 def _layouts(
@@ -247,9 +236,14 @@ def _bars(
                     if start not in wanted:
                         continue
                     found.add(start)
-                    _append(columns, series, resolution, start,
-                            (texts[lo], texts[by_value[hi]], texts[by_value[lo]], texts[hi]),
-                            hi - lo + 1)
+                    _append(
+                        columns,
+                        series,
+                        resolution,
+                        start,
+                        (texts[lo], texts[by_value[hi]], texts[by_value[lo]], texts[hi]),
+                        hi - lo + 1,
+                    )
                     versions.append(wanted[start])
                     deleted.append(False)
             for start in wanted.keys() - found:

@@ -1,5 +1,7 @@
 """FX-Cortex core: the models, converter, hooks and ports every other package builds on."""
 
+from datetime import UTC
+
 from fxcortex.core.errors import (
     ConversionError,
     DuplicateRegistrationError,
@@ -13,7 +15,6 @@ from fxcortex.core.errors import (
 )
 from fxcortex.core.hookspecs import hookimpl
 from fxcortex.core.models import (
-    UTC,
     ChangeOp,
     Currency,
     FetchWindow,
@@ -25,10 +26,10 @@ from fxcortex.core.models import (
 )
 from fxcortex.core.plugins import Registry, make_plugin_manager
 from fxcortex.core.ports import (
+    AnalyticsStore,
     Analyzer,
     AnalyzerContext,
     AnalyzerState,
-    AnalyticsStore,
     Cache,
     ChangeFeed,
     LoadResult,

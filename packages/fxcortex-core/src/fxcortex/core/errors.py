@@ -68,9 +68,7 @@ class DuplicateRegistrationError(PluginError):
         self.name = name
         self.first = first
         self.second = second
-        super().__init__(
-            second, f"{kind} {name!r} is already registered by plugin {first!r}"
-        )
+        super().__init__(second, f"{kind} {name!r} is already registered by plugin {first!r}")
 
 
 class UnknownComponentError(FxCortexError, LookupError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 import functools
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -18,7 +18,6 @@ import attrs
 from fxcortex.core.currencies import KNOWN_CODES, LEGACY_CODES
 from fxcortex.core.errors import InvalidValueError
 
-UTC = timezone.utc
 _ZERO = timedelta(0)
 _DECIMAL_ZERO = Decimal(0)
 

@@ -152,11 +152,17 @@ class Registry:
         collect = registry._collect
         collect(manager, manager.hook.fxcortex_register_sources, "source", Source, registry.sources)
         collect(
-            manager, manager.hook.fxcortex_register_transforms, "transform", Transform,
+            manager,
+            manager.hook.fxcortex_register_transforms,
+            "transform",
+            Transform,
             registry.transforms,
         )
         collect(
-            manager, manager.hook.fxcortex_register_analyzers, "analyzer", Analyzer,
+            manager,
+            manager.hook.fxcortex_register_analyzers,
+            "analyzer",
+            Analyzer,
             registry.analyzers,
         )
         return registry

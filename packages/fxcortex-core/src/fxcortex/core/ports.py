@@ -35,7 +35,7 @@ class Source(Protocol):
         ...
 
     def configure(self, **options: str) -> Self:
-        """A copy with these options set (e.g. ``location``); unknown options raise `SourceError`."""
+        """A copy with these options set (e.g. ``location``); unknown ones raise `SourceError`."""
         ...
 
 
@@ -202,4 +202,3 @@ class AnalyticsStore(Protocol):
     def close(self) -> None:
         """Release the engine or connection."""
         ...
-

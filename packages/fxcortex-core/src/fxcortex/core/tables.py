@@ -9,7 +9,7 @@ that is delivered twice changes nothing and a row can be withdrawn when its inpu
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -30,11 +30,19 @@ def _identifier(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
 
 @attrs.frozen(kw_only=True)
 class Column:
-    """One column: a name and its ClickHouse type, e.g. ``Column(name="open", type="Decimal(38, 18)")``."""
+    """One column: a name and its ClickHouse type, e.g. ``Column(name="n", type="UInt32")``."""
 
     name: str = attrs.field(validator=_identifier)
     type: str
     description: str = ""
+
+
+def _column_tuple(columns: Iterable[Column]) -> tuple[Column, ...]:
+    return tuple(columns)
+
+
+def _name_tuple(names: Iterable[str]) -> tuple[str, ...]:
+    return tuple(names)
 
 
 @attrs.frozen(kw_only=True)
@@ -42,8 +50,8 @@ class TableSpec:
     """A table an analytic writes: columns, the key columns that identify a row, and prose."""
 
     name: str = attrs.field(validator=_identifier)
-    columns: tuple[Column, ...] = attrs.field(converter=tuple)
-    key: tuple[str, ...] = attrs.field(converter=tuple)
+    columns: tuple[Column, ...] = attrs.field(converter=_column_tuple)
+    key: tuple[str, ...] = attrs.field(converter=_name_tuple)
     description: str = ""
 
     def __attrs_post_init__(self) -> None:
@@ -52,7 +60,9 @@ class TableSpec:
             raise InvalidValueError(f"table {self.name}: a column name appears twice")
         missing = [k for k in self.key if k not in names]
         if not self.key or missing:
-            raise InvalidValueError(f"table {self.name}: key columns {missing or '()'} are not columns")
+            raise InvalidValueError(
+                f"table {self.name}: key columns {missing or '()'} are not columns"
+            )
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -65,7 +75,8 @@ class TableWrite:
     """Rows for one table, column-oriented so stores can insert them in bulk.
 
     ``columns`` maps every declared column to a list of equal length; ``versions`` gives each row's
-    version (the feed position of the newest change it reflects) and ``deleted`` marks rows whose key
+    version (the feed position of the newest change it reflects) and ``deleted`` marks rows whose
+    key
     no longer has any inputs. The values of a deleted row other than its key are ignored.
     """
 
@@ -78,7 +89,9 @@ class TableWrite:
         lengths = {len(values) for values in self.columns.values()}
         lengths |= {len(self.versions), len(self.deleted)}
         if len(lengths) > 1:
-            raise InvalidValueError(f"write to {self.table}: columns have unequal lengths {lengths}")
+            raise InvalidValueError(
+                f"write to {self.table}: columns have unequal lengths {lengths}"
+            )
 
     def __len__(self) -> int:
         return len(self.versions)

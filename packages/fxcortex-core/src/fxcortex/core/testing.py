@@ -14,14 +14,14 @@ analyzer with in-memory state and keeps its tables as a ClickHouse ReplacingMerg
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import pytest
 
-from fxcortex.core.models import UTC, ChangeOp, Pair, Quote, QuoteKind, RateChange, to_utc
+from fxcortex.core.models import ChangeOp, Pair, Quote, QuoteKind, RateChange, to_utc
 from fxcortex.core.plugins import PluginManager, Registry, make_plugin_manager
 from fxcortex.core.ports import Analyzer
 from fxcortex.core.tables import TableWrite
@@ -52,8 +52,11 @@ class ChangeLog:
 
     def _emit(self, op: ChangeOp, before: Quote | None, after: Quote | None) -> RateChange:
         change = RateChange(
-            op=op, position=len(self.changes) + 1, committed_at=self.committed_at,
-            before=before, after=after,
+            op=op,
+            position=len(self.changes) + 1,
+            committed_at=self.committed_at,
+            before=before,
+            after=after,
         )
         self.changes.append(change)
         return change
@@ -117,10 +120,12 @@ class AnalyzerHarness:
     analyzer: Analyzer
     intervals: Mapping[str, timedelta] = attrs.Factory(dict)
     state: dict[str, bytes] = attrs.Factory(dict)
-    versions: dict[str, dict[tuple[Any, ...], tuple[int, bool, dict[str, Any]]]] = attrs.Factory(dict)
+    versions: dict[str, dict[tuple[Any, ...], tuple[int, bool, dict[str, Any]]]] = attrs.Factory(
+        dict
+    )
 
     def feed(self, changes: Sequence[RateChange], *, commit_state: bool = True) -> list[TableWrite]:
-        """Process one batch; with ``commit_state=False`` simulate a crash before the state commit."""
+        """Process a batch; ``commit_state=False`` simulates a crash before the state commit."""
         if not changes:
             return []
         state = _DictState(self.state, self.analyzer.name)
@@ -138,14 +143,16 @@ class AnalyzerHarness:
                     table[key] = (version, write.deleted[i], row)
         if commit_state:
             self.state.update(state.puts)
-            for key in state.deletes:
-                self.state.pop(key, None)
+            for deleted in state.deletes:
+                self.state.pop(deleted, None)
         return writes
 
     def rows(self, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:
         """The visible rows of a table, by key."""
         return {
-            key: row for key, (_, deleted, row) in self.versions.get(table, {}).items() if not deleted
+            key: row
+            for key, (_, deleted, row) in self.versions.get(table, {}).items()
+            if not deleted
         }
 
 
@@ -178,7 +185,9 @@ def fxcortex_pipeline(tmp_path: Path) -> Iterator[Callable[..., Pipeline]]:
     try:
         from fxcortex.runtime import Pipeline, Settings
     except ImportError:  # pragma: no cover - depends on what the author installed
-        pytest.fail("the fxcortex_pipeline fixture needs fxcortex-runtime: pip install fxcortex-runtime")
+        pytest.fail(
+            "the fxcortex_pipeline fixture needs fxcortex-runtime: pip install fxcortex-runtime"
+        )
     opened: list[Pipeline] = []
 
     def make(*plugins: object) -> Pipeline:

@@ -111,13 +111,17 @@ def analyze_batch(
             raise
         except Exception as error:
             raise AnalyzerError(
-                analyzer.name, changes[0].position, changes[-1].position,
+                analyzer.name,
+                changes[0].position,
+                changes[-1].position,
                 f"{type(error).__name__}: {error}",
             ) from error
         for write in produced:
             if write.table not in owned:
                 raise AnalyzerError(
-                    analyzer.name, changes[0].position, changes[-1].position,
+                    analyzer.name,
+                    changes[0].position,
+                    changes[-1].position,
                     f"wrote to table {write.table!r}, which it did not declare",
                 )
         writes.extend(produced)
@@ -157,7 +161,9 @@ def run_analyzer(
         result.batches += 1
         result.position = position
         if hooks is not None:
-            hooks.fxcortex_batch_analyzed(changes=len(changes), position=position, rows_written=rows)
+            hooks.fxcortex_batch_analyzed(
+                changes=len(changes), position=position, rows_written=rows
+            )
         if on_batch is not None:
             on_batch(len(changes))
     return result

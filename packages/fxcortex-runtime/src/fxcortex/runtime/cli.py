@@ -64,8 +64,12 @@ def demo(context: click.Context) -> None:
 
         def on_loaded(received: int, pending: int) -> None:
             nonlocal bar
-            click.echo(f"  {received:,} observations read; {pending:,} changes wait for the analyzer")
-            bar = click.progressbar(length=pending, label="Analyzing", show_pos=True, file=sys.stderr)
+            click.echo(
+                f"  {received:,} observations read; {pending:,} changes wait for the analyzer"
+            )
+            bar = click.progressbar(
+                length=pending, label="Analyzing", show_pos=True, file=sys.stderr
+            )
             bar.__enter__()
 
         def on_batch(size: int) -> None:
@@ -78,23 +82,33 @@ def demo(context: click.Context) -> None:
             if bar is not None:
                 bar.__exit__(None, None, None)
         click.echo("")
-        click.echo(f"observations loaded      {summary.inserted:>12,}  (new; {summary.revised:,} revised,"
-                   f" {summary.received - summary.inserted - summary.revised:,} unchanged)")
+        click.echo(
+            f"observations loaded      {summary.inserted:>12,}  (new; {summary.revised:,} revised,"
+            f" {summary.received - summary.inserted - summary.revised:,} unchanged)"
+        )
         click.echo(f"change events processed  {summary.changes_processed:>12,}")
         for table, rows in summary.rows_per_table.items():
             click.echo(f"rows in {table:<17}{rows:>12,}")
         click.echo(f"elapsed                  {summary.elapsed_seconds:>11.2f}s")
         click.echo("")
-        click.echo("Try: fxcortex query \"SELECT bucket_start, open, high, low, close FROM ohlc"
-                   " WHERE quote = 'USD' AND resolution = 'month' ORDER BY bucket_start DESC LIMIT 12\"")
+        click.echo(
+            'Try: fxcortex query "SELECT bucket_start, open, high, low, close FROM ohlc'
+            " WHERE quote = 'USD' AND resolution = 'month' ORDER BY bucket_start DESC LIMIT 12\""
+        )
 
 
 @main.command()
 @click.argument("source")
 @click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="First day to fetch (inclusive).")
 @click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Last day to fetch (inclusive).")
-@click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-              help="A source option, e.g. -o location=bundled (repeatable).")
+@click.option(
+    "--option",
+    "-o",
+    "options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A source option, e.g. -o location=bundled (repeatable).",
+)
 @click.option("--dry-run", is_flag=True, help="Show the quotes instead of loading them.")
 @click.pass_context
 def fetch(
@@ -113,15 +127,19 @@ def fetch(
             if dry_run:
                 quotes = pipeline.preview(source, since=first, until=last, options=parsed)
                 for quote in quotes[:20]:
-                    click.echo(f"{quote.observed_at.isoformat()}  {quote.pair}  {quote.kind}  {quote.rate}")
-                more = f" (first 20 shown)" if len(quotes) > 20 else ""
+                    click.echo(
+                        f"{quote.observed_at.isoformat()}  {quote.pair}  {quote.kind}  {quote.rate}"
+                    )
+                more = " (first 20 shown)" if len(quotes) > 20 else ""
                 click.echo(f"{len(quotes):,} quotes would be loaded{more}")
                 return
             result = pipeline.fetch(source, since=first, until=last, options=parsed)
         except FxCortexError as error:
             raise click.ClickException(str(error)) from error
-        click.echo(f"{source}: {result.received:,} quotes, {result.inserted:,} new, "
-                   f"{result.revised:,} revised, {result.unchanged:,} unchanged")
+        click.echo(
+            f"{source}: {result.received:,} quotes, {result.inserted:,} new, "
+            f"{result.revised:,} revised, {result.unchanged:,} unchanged"
+        )
 
 
 def _key_values(options: Sequence[str]) -> dict[str, str]:
@@ -129,7 +147,9 @@ def _key_values(options: Sequence[str]) -> dict[str, str]:
     for option in options:
         key, sep, value = option.partition("=")
         if not sep or not key:
-            raise click.BadParameter(f"{option!r}: write options as KEY=VALUE", param_hint="--option")
+            raise click.BadParameter(
+                f"{option!r}: write options as KEY=VALUE", param_hint="--option"
+            )
         parsed[key] = value
     return parsed
 
@@ -142,20 +162,28 @@ def analyze(context: click.Context, batch_size: int | None) -> None:
     with _pipeline(context) as pipeline:
         pending = pipeline.pending()
         try:
-            with click.progressbar(length=pending, label="Analyzing", show_pos=True,
-                                   file=sys.stderr) as bar:
+            with click.progressbar(
+                length=pending, label="Analyzing", show_pos=True, file=sys.stderr
+            ) as bar:
                 result = pipeline.analyze(batch_size=batch_size, on_batch=bar.update)
         except FxCortexError as error:
             raise click.ClickException(str(error)) from error
         written = ", ".join(f"{table}: {rows:,}" for table, rows in result.rows_written.items())
-        click.echo(f"{result.changes:,} changes in {result.batches} batches; rows written: "
-                   f"{written or 'none'}")
+        click.echo(
+            f"{result.changes:,} changes in {result.batches} batches; rows written: "
+            f"{written or 'none'}"
+        )
 
 
 @main.command()
 @click.argument("sql")
-@click.option("--format", "output_format", type=click.Choice(["table", "csv", "json"]),
-              default="table", show_default=True)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
+    show_default=True,
+)
 @click.pass_context
 def query(context: click.Context, sql: str, output_format: str) -> None:
     """Run SQL on the analytics store (tables: see `fxcortex plugins`)."""
@@ -169,7 +197,9 @@ def query(context: click.Context, sql: str, output_format: str) -> None:
         writer.writerow(result.columns)
         writer.writerows([[_text(v) for v in row] for row in result.rows])
     elif output_format == "json":
-        records = [dict(zip(result.columns, map(_json_value, row), strict=True)) for row in result.rows]
+        records = [
+            dict(zip(result.columns, map(_json_value, row), strict=True)) for row in result.rows
+        ]
         click.echo(json.dumps(records, indent=2, ensure_ascii=False))
     else:
         click.echo(format_table(result))
@@ -226,7 +256,18 @@ def plugins() -> None:
     for (kind, name), plugin in registry.owners.items():
         provided.setdefault(plugin, []).append(f"{kind} {name}")
     rows = [
-        (info.name, info.distribution or "-", info.version or "-", ", ".join(provided.get(info.name, [])))
+        (
+            info.name,
+            info.distribution or "-",
+            info.version or "-",
+            ", ".join(provided.get(info.name, [])),
+        )
         for info in manager.infos.values()
     ]
-    click.echo(format_table(QueryResult(columns=["plugin", "package", "version", "registers"], rows=rows)))
+    click.echo(
+        format_table(QueryResult(columns=["plugin", "package", "version", "registers"], rows=rows))
+    )
+
+
+if __name__ == "__main__":
+    main()

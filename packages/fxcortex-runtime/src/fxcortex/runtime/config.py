@@ -61,7 +61,7 @@ class Settings:
             raise ConfigError(f"FXCORTEX_BATCH_SIZE={batch_size} must be at least 1")
         home = environ.get("FXCORTEX_HOME")
         return cls(
-            profile=profile,  # type: ignore[arg-type]  # checked against PROFILES above
+            profile=profile,  # checked against PROFILES above
             home=Path(home).expanduser() if home else default_home(environ),
             batch_size=batch_size,
         )

@@ -22,8 +22,10 @@ from fxcortex.core import (
 )
 
 
-def collect_quotes(source: Source, window: FetchWindow, transforms: Sequence[Transform]) -> list[Quote]:
-    """The quotes a fetch would load: fetched, transformed and checked for conflicting duplicates."""
+def collect_quotes(
+    source: Source, window: FetchWindow, transforms: Sequence[Transform]
+) -> list[Quote]:
+    """The quotes a fetch would load: fetched, transformed, checked for conflicting duplicates."""
     try:
         quotes = list(source.fetch(window))
         for transform in transforms:

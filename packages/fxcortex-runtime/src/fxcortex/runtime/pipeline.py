@@ -73,7 +73,7 @@ class Pipeline:
         settings = settings or Settings.from_env()
         if settings.profile != "embedded":
             raise ConfigError(
-                f"FXCORTEX_PROFILE={settings.profile!r}: this version runs the embedded profile only"
+                f"FXCORTEX_PROFILE={settings.profile!r}: this version runs the embedded profile"
             )
         manager = make_plugin_manager(plugins=plugins, load_entry_points=load_entry_points)
         path = settings.rates_path
@@ -101,7 +101,9 @@ class Pipeline:
     ) -> list[Quote]:
         """The quotes a fetch would load, without loading them (``fetch --dry-run``)."""
         window = FetchWindow(since=since, until=until)
-        return collect_quotes(self.source(source, options), window, list(self.registry.transforms.values()))
+        return collect_quotes(
+            self.source(source, options), window, list(self.registry.transforms.values())
+        )
 
     def fetch(
         self,
@@ -176,4 +178,3 @@ class Pipeline:
 
     def __repr__(self) -> str:
         return f"Pipeline(profile={self.settings.profile!r}, home={str(self.settings.home)!r})"
-

@@ -1,1 +1,1 @@
-"""FX-Cortex sources: one module per publisher, each a plugin of the ``fxcortex`` entry-point group."""
+"""FX-Cortex sources: a module per publisher, each a plugin of the ``fxcortex`` entry points."""

