@@ -195,7 +195,7 @@ def test_a_source_that_crashes_is_reported_as_a_source_error_naming_it(
         schedule = None
         observation_interval = None
 
-        def fetch(self, window: object) -> list[Quote]:
+        def fetch(self, window: object, context: object = None) -> list[Quote]:
             return [quote(source="broken"), 1 / 0]  # type: ignore[list-item]
 
         def configure(self, **options: str) -> Broken:

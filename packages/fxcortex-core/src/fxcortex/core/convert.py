@@ -53,11 +53,25 @@ def _structure_pair(value: Any, _: type[Pair]) -> Pair:
     return Pair.parse(value)
 
 
+_FIELD_MARK = "\x00"
+
+
 def _format_exception(error: BaseException, target: type | None) -> str:
-    # Our own validators already say what is wrong; cattrs' generic wording would hide it.
+    # Our own validators already say what is wrong; cattrs' generic wording would hide it. A
+    # validator that names its field gets it appended to the path (see `_move_field_to_path`).
     if isinstance(error, InvalidValueError):
-        return str(error)
+        return f"{error}{_FIELD_MARK}{error.field}" if error.field else str(error)
     return format_exception(error, target)
+
+
+def _move_field_to_path(message: str) -> str:
+    # An attrs validator runs when its whole object is built, so cattrs reports the object's
+    # path ("$.after"); the field the validator named completes it ("$.after.rate").
+    text, mark, rest = message.partition(_FIELD_MARK)
+    if not mark:
+        return message
+    field, _, path = rest.partition(" @ ")
+    return f"{text} @ {path}.{field}" if path else f"{text} @ $.{field}"
 
 
 def make_converter() -> cattrs.Converter:
@@ -85,7 +99,12 @@ def structure(data: Any, target: type[T]) -> T:
         return converter.structure(data, target)
     except (cattrs.BaseValidationError, InvalidValueError) as error:
         if isinstance(error, cattrs.BaseValidationError):
-            messages = cattrs.transform_error(error, path="$", format_exception=_format_exception)
+            messages = [
+                _move_field_to_path(message)
+                for message in cattrs.transform_error(
+                    error, path="$", format_exception=_format_exception
+                )
+            ]
         else:
             messages = [str(error)]
         raise ConversionError(getattr(target, "__name__", str(target)), messages) from error

@@ -12,7 +12,14 @@ class FxCortexError(Exception):
 
 
 class InvalidValueError(FxCortexError, ValueError):
-    """A value broke a model's contract: an unknown currency, a naive time, a non-positive rate."""
+    """A value broke a model's contract: an unknown currency, a naive time, a non-positive rate.
+
+    ``field`` names the attribute at fault when a validator knows it, so error paths can end in it.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
 
 
 class ConversionError(FxCortexError, ValueError):

@@ -24,6 +24,7 @@ _DECIMAL_ZERO = Decimal(0)
 
 def _known_code(_: Any, attribute: attrs.Attribute[str], code: str) -> None:
     if code not in KNOWN_CODES:
+        # No field: a currency travels as a bare code, so the caller's path already points at it.
         raise InvalidValueError(f"{attribute.name}: {code!r} is not an ISO 4217 currency code")
 
 
@@ -100,26 +101,34 @@ def _positive_finite_decimal(_: Any, attribute: attrs.Attribute[Decimal], value:
     # bool and float are refused on purpose: a float has already lost the digits we promise to keep.
     if type(value) is not Decimal:
         raise InvalidValueError(
-            f"{attribute.name}: must be a Decimal, got {type(value).__name__} {value!r}"
+            f"{attribute.name}: must be a Decimal, got {type(value).__name__} {value!r}",
+            field=attribute.name,
         )
     if not value.is_finite() or value <= _DECIMAL_ZERO:
-        raise InvalidValueError(f"{attribute.name}: must be a positive finite number, got {value}")
+        raise InvalidValueError(
+            f"{attribute.name}: must be a positive finite number, got {value}", field=attribute.name
+        )
 
 
 def _aware_utc(_: Any, attribute: attrs.Attribute[datetime], value: datetime) -> None:
     if value.__class__ is datetime and value.tzinfo is UTC:
         return  # the common case, checked first because quotes are built in hot loops
     if not isinstance(value, datetime):
-        raise InvalidValueError(f"{attribute.name}: must be a datetime, got {value!r}")
+        raise InvalidValueError(
+            f"{attribute.name}: must be a datetime, got {value!r}", field=attribute.name
+        )
     if value.tzinfo is None or value.utcoffset() != _ZERO:
         raise InvalidValueError(
-            f"{attribute.name}: must be timezone-aware UTC, got {value.isoformat()}"
+            f"{attribute.name}: must be timezone-aware UTC, got {value.isoformat()}",
+            field=attribute.name,
         )
 
 
 def _non_empty(_: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if not isinstance(value, str) or not value:
-        raise InvalidValueError(f"{attribute.name}: must be a non-empty string, got {value!r}")
+        raise InvalidValueError(
+            f"{attribute.name}: must be a non-empty string, got {value!r}", field=attribute.name
+        )
 
 
 def to_decimal(value: str | int | Decimal, *, field: str = "rate") -> Decimal:
@@ -197,6 +206,8 @@ def _images_match_op(instance: RateChange, _: Any, after: Quote | None) -> None:
     op, before = instance.op, instance.before
     if op in (ChangeOp.CREATE, ChangeOp.READ) and after is None:
         raise InvalidValueError(f"change at {instance.position}: op {op.name} needs an after image")
+    if op in (ChangeOp.CREATE, ChangeOp.READ) and before is not None:
+        raise InvalidValueError(f"change at {instance.position}: op {op.name} has no before image")
     if op is ChangeOp.UPDATE and (before is None or after is None):
         raise InvalidValueError(f"change at {instance.position}: an update needs both images")
     if op is ChangeOp.DELETE and (before is None or after is not None):
@@ -205,7 +216,9 @@ def _images_match_op(instance: RateChange, _: Any, after: Quote | None) -> None:
 
 def _non_negative(_: Any, attribute: attrs.Attribute[int], value: int) -> None:
     if type(value) is not int or value < 0:
-        raise InvalidValueError(f"{attribute.name}: must be a non-negative int, got {value!r}")
+        raise InvalidValueError(
+            f"{attribute.name}: must be a non-negative int, got {value!r}", field=attribute.name
+        )
 
 
 @attrs.frozen(slots=True, kw_only=True)

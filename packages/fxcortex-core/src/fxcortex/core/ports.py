@@ -17,6 +17,32 @@ from fxcortex.core.models import FetchWindow, Quote, RateChange, Schedule
 from fxcortex.core.tables import TableSpec, TableWrite
 
 
+@attrs.define
+class FetchContext:
+    """What the runtime lends a source for one fetch.
+
+    ``cache`` holds per-source metadata between fetches (HTTP validators such as ETag and
+    Last-Modified). A source never writes it directly: it stages updates with `remember`, and the
+    runtime commits them only after the fetch's quotes are stored, so an unchanged-looking
+    publication can never hide data that a failed load lost.
+    """
+
+    cache: Cache | None = None
+    staged: dict[str, bytes] = attrs.Factory(dict)
+
+    def recall(self, key: str) -> bytes | None:
+        """A value remembered by an earlier, successful fetch (or staged by this one)."""
+        if key in self.staged:
+            return self.staged[key]
+        if self.cache is None:
+            return None
+        return self.cache.get_many([key]).get(key)
+
+    def remember(self, key: str, value: bytes) -> None:
+        """Stage a value, committed with the fetch's load."""
+        self.staged[key] = value
+
+
 @runtime_checkable
 class Source(Protocol):
     """Fetches quotes from one publisher.
@@ -30,8 +56,12 @@ class Source(Protocol):
     schedule: Schedule
     observation_interval: timedelta
 
-    def fetch(self, window: FetchWindow) -> Iterable[Quote]:
-        """Yield the quotes published inside ``window``; raise `SourceError` on any failure."""
+    def fetch(self, window: FetchWindow, context: FetchContext | None = None) -> Iterable[Quote]:
+        """Yield the quotes published inside ``window``; raise `SourceError` on any failure.
+
+        Parse everything before yielding anything, so a malformed payload fails before the first
+        quote reaches the store. Yield nothing when the publisher says nothing changed (HTTP 304).
+        """
         ...
 
     def configure(self, **options: str) -> Self:

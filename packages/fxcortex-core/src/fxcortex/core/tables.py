@@ -118,6 +118,11 @@ class TableWrite:
                 )
                 continue
             target = merged[write.table]
+            if target.columns.keys() != write.columns.keys():
+                raise InvalidValueError(
+                    f"writes to {write.table} disagree on columns: {sorted(target.columns)} and "
+                    f"{sorted(write.columns)}"
+                )
             for name, values in write.columns.items():
                 target.columns[name].extend(values)
             target.versions.extend(write.versions)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import pluggy
 
 from fxcortex.core import (
+    Cache,
+    FetchContext,
     FetchWindow,
     FxCortexError,
     LoadResult,
@@ -23,11 +25,14 @@ from fxcortex.core import (
 
 
 def collect_quotes(
-    source: Source, window: FetchWindow, transforms: Sequence[Transform]
+    source: Source,
+    window: FetchWindow,
+    transforms: Sequence[Transform],
+    context: FetchContext | None = None,
 ) -> list[Quote]:
     """The quotes a fetch would load: fetched, transformed, checked for conflicting duplicates."""
     try:
-        quotes = list(source.fetch(window))
+        quotes = list(source.fetch(window, context))
         for transform in transforms:
             quotes = list(transform.apply(quotes))
     except FxCortexError:
@@ -56,12 +61,20 @@ def run_fetch(
     *,
     store: RateStore,
     transforms: Sequence[Transform] = (),
+    cache: Cache | None = None,
     hooks: pluggy.HookRelay | None = None,
 ) -> LoadResult:
-    """Fetch, transform and load one window of a source; returns what the load did."""
+    """Fetch, transform and load one window of a source; returns what the load did.
+
+    What the source staged for the cache (HTTP validators) is committed only after the load, so
+    a failed load is fetched again in full next time rather than answered "not modified".
+    """
+    context = FetchContext(cache=cache)
     try:
-        quotes = collect_quotes(source, window, transforms)
+        quotes = collect_quotes(source, window, transforms, context)
         result = store.upsert(quotes)
+        if cache is not None and context.staged:
+            cache.commit(context.staged)
     except Exception as error:
         if hooks is not None:
             hooks.fxcortex_fetch_failed(source=source, window=window, error=error)

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from fxcortex.core import (
+    FetchContext,
     FetchWindow,
     LoadResult,
     QueryResult,
@@ -102,7 +103,10 @@ class Pipeline:
         """The quotes a fetch would load, without loading them (``fetch --dry-run``)."""
         window = FetchWindow(since=since, until=until)
         return collect_quotes(
-            self.source(source, options), window, list(self.registry.transforms.values())
+            self.source(source, options),
+            window,
+            list(self.registry.transforms.values()),
+            FetchContext(cache=self.cache),
         )
 
     def fetch(
@@ -119,6 +123,7 @@ class Pipeline:
             FetchWindow(since=since, until=until),
             store=self.rates,
             transforms=list(self.registry.transforms.values()),
+            cache=self.cache,
             hooks=self.manager.hook,
         )
 

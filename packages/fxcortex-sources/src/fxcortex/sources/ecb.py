@@ -22,8 +22,6 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import io
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -35,15 +33,24 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from fxcortex.core import FetchWindow, Pair, Quote, QuoteKind, Schedule, SourceError, hookimpl
+from fxcortex.core import (
+    FetchContext,
+    FetchWindow,
+    Pair,
+    Quote,
+    QuoteKind,
+    Schedule,
+    SourceError,
+    hookimpl,
+)
 from fxcortex.core.currencies import KNOWN_CODES
+from fxcortex.sources.http import HttpFetcher
 
 NAME = "ecb"
 HISTORY_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist.zip"
 DAILY_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-daily.xml"
 NINETY_DAYS_URL = "https://www.ecb.europa.eu/stats/eurofxref/eurofxref-hist-90d.xml"
 BUNDLED = "bundled"
-USER_AGENT = "fxcortex/0.1 (+https://pypi.org/project/fxcortex-runtime/)"
 
 _FRANKFURT = ZoneInfo("Europe/Berlin")
 _CONCERTATION = time(14, 15)
@@ -97,39 +104,35 @@ class EcbSource:
                 ) from None
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
-    def fetch(self, window: FetchWindow) -> Iterator[Quote]:
+    def fetch(self, window: FetchWindow, context: FetchContext | None = None) -> Iterator[Quote]:
         """Read the location and yield the quotes inside ``window``.
 
         The whole payload is parsed before the first quote is yielded, so a malformed file fails
-        before anything reaches the store.
+        before anything reaches the store. An unchanged URL (HTTP 304) yields nothing.
         """
-        payload, label = self._read()
+        read = self._read(context)
+        if read is None:
+            return iter(())
+        payload, label = read
         return iter(parse(payload, label=label, window=window, source=self.name))
 
-    def _read(self) -> tuple[bytes, str]:
+    def _read(self, context: FetchContext | None) -> tuple[bytes, str] | None:
         location = self.location
         if location == BUNDLED:
             path = bundled_history()
             return path.read_bytes(), path.name
         if location.startswith(("http://", "https://")):
-            return _download(location, self.timeout, self.name), location.rsplit("/", 1)[-1]
+            fetcher = HttpFetcher(self.name, context, timeout=self.timeout)
+            try:
+                answer = fetcher.get(location)
+            finally:
+                fetcher.close()
+            return None if answer is None else (answer.content, location.rsplit("/", 1)[-1])
         path = Path(location).expanduser()
         try:
             return path.read_bytes(), path.name
         except OSError as error:
             raise SourceError(self.name, f"cannot read {path}: {error.strerror}") from error
-
-
-def _download(url: str, timeout: float, source: str) -> bytes:
-    request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            body: bytes = response.read()
-            return body
-    except urllib.error.HTTPError as error:
-        raise SourceError(source, f"GET {url} answered HTTP {error.code}") from error
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        raise SourceError(source, f"GET {url} failed: {error}") from error
 
 
 def parse(
