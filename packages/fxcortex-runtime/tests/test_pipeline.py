@@ -193,6 +193,8 @@ def test_a_source_that_crashes_is_reported_as_a_source_error_naming_it(
         name = "broken"
         description = "always fails"
         schedule = None
+        currencies = ()
+        history_since = None
         observation_interval = None
 
         def fetch(self, window: object, context: object = None) -> list[Quote]:

@@ -2,7 +2,8 @@
 
 Two sets: the codes in force, and the withdrawn codes that historical data still carries (the ECB
 reference-rate history has columns for CYP, EEK, LTL, LVL, MTL, ROL, SIT, SKK, TRL, HRK, BGN …).
-Both are accepted as a `Currency`; `is_legacy` tells them apart.
+Both are accepted as a `Currency`; `is_legacy` tells them apart. A short list of crypto assets and
+stablecoins is accepted too, for market sources; `is_iso` is False for them.
 """
 
 from __future__ import annotations
@@ -29,4 +30,16 @@ LEGACY_CODES: frozenset[str] = frozenset(
     """.split()  # noqa: SIM905 - a block of codes reads better than a list
 )
 
-KNOWN_CODES: frozenset[str] = ACTIVE_CODES | LEGACY_CODES
+CRYPTO_CODES: frozenset[str] = frozenset(
+    """
+    BTC ETH BNB SOL XRP ADA DOGE TRX TON LTC DOT AVAX LINK MATIC POL
+    USDT USDC FDUSD TUSD DAI BUSD USDP EURI AEUR
+    """.split()  # noqa: SIM905
+)
+"""Crypto assets and stablecoins that market sources (e.g. Binance's EURUSDT) quote against.
+
+Not ISO 4217: accepted so market data can sit beside fiat rates, and told apart by
+`Currency.is_iso`.
+"""
+
+KNOWN_CODES: frozenset[str] = ACTIVE_CODES | LEGACY_CODES | CRYPTO_CODES

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from fxcortex.core.currencies import KNOWN_CODES, LEGACY_CODES
+from fxcortex.core.currencies import CRYPTO_CODES, KNOWN_CODES, LEGACY_CODES
 from fxcortex.core.errors import InvalidValueError
 
 _ZERO = timedelta(0)
@@ -39,6 +39,11 @@ class Currency:
     def of(cls, code: str) -> Currency:
         """The currency with this code; instances are shared, so this is cheap in hot loops."""
         return cls(code)
+
+    @property
+    def is_iso(self) -> bool:
+        """True for an ISO 4217 code (current or withdrawn), False for a crypto asset."""
+        return self.code not in CRYPTO_CODES
 
     @property
     def is_legacy(self) -> bool:

@@ -8,7 +8,7 @@ None of them knows which profile runs it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any, Protocol, Self, runtime_checkable
 
 import attrs
@@ -47,13 +47,19 @@ class FetchContext:
 class Source(Protocol):
     """Fetches quotes from one publisher.
 
-    ``observation_interval`` is how far apart its observations usually are (one day for a daily
-    fix, a second or less for ticks); analytics use it to pick resolutions and annualise.
+    ``schedule`` says when it publishes (cron in the publisher's timezone); ``currencies`` the codes
+    it quotes (empty when it varies); ``history_since`` the first day a backfill can ask for (None
+    when it has no history); ``observation_interval`` how far apart its observations usually are
+    (one day for a daily fix, a second or less for ticks) — analytics use it to pick resolutions
+    and annualise. A source needing optional packages may also carry ``extra``
+    (`fxcortex.core.extras.Extra`).
     """
 
     name: str
     description: str
     schedule: Schedule
+    currencies: tuple[str, ...]
+    history_since: date | None
     observation_interval: timedelta
 
     def fetch(self, window: FetchWindow, context: FetchContext | None = None) -> Iterable[Quote]:

@@ -60,6 +60,14 @@ _XML_NAMESPACE = "{http://www.ecb.int/vocabulary/2002-08-01/eurofxref}"
 _FUTURE_TOLERANCE = timedelta(days=1)
 
 
+# The currencies of the history file: the 29 published today and those the euro or a
+# redenomination replaced (their columns stay, N/A after their last day).
+CURRENCIES = tuple(
+    """
+    USD JPY BGN CYP CZK DKK EEK GBP HUF LTL LVL MTL PLN ROL RON SEK SIT SKK CHF ISK NOK HRK RUB
+    TRL TRY AUD BRL CAD CNY HKD IDR ILS INR KRW MXN MYR NZD PHP SGD THB ZAR
+    """.split()  # noqa: SIM905
+)
 SCHEDULE = Schedule(
     cron="0 16 * * 1-5",
     timezone="Europe/Berlin",
@@ -83,6 +91,8 @@ class EcbSource:
     name: str = NAME
     description: str = "ECB euro foreign-exchange reference rates (EUR base, ~30 currencies, 1999–)"
     schedule: Schedule = SCHEDULE
+    currencies: tuple[str, ...] = CURRENCIES
+    history_since: date | None = date(1999, 1, 4)
     observation_interval: timedelta = timedelta(days=1)
 
     def configure(self, **options: str) -> Self:
