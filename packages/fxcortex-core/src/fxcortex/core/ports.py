@@ -29,6 +29,8 @@ class FetchContext:
 
     cache: Cache | None = None
     staged: dict[str, bytes] = attrs.Factory(dict)
+    http_transport: Any = None
+    """An httpx transport to use instead of the network: tests replay recorded responses."""
 
     def recall(self, key: str) -> bytes | None:
         """A value remembered by an earlier, successful fetch (or staged by this one)."""

@@ -132,11 +132,8 @@ class EcbSource:
             path = bundled_history()
             return path.read_bytes(), path.name
         if location.startswith(("http://", "https://")):
-            fetcher = HttpFetcher(self.name, context, timeout=self.timeout)
-            try:
+            with HttpFetcher.for_source(self.name, context, timeout=self.timeout) as fetcher:
                 answer = fetcher.get(location)
-            finally:
-                fetcher.close()
             return None if answer is None else (answer.content, location.rsplit("/", 1)[-1])
         path = Path(location).expanduser()
         try:

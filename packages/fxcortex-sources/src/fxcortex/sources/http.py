@@ -106,6 +106,18 @@ class HttpFetcher:
     _last_request: float | None = attrs.field(default=None, init=False)
     _client: httpx.Client | None = attrs.field(default=None, init=False)
 
+    @classmethod
+    def for_source(cls, source: str, context: FetchContext | None, **options: Any) -> HttpFetcher:
+        """A fetcher for ``source`` keeping validators in, and its transport from, ``context``."""
+        transport = context.http_transport if context is not None else None
+        return cls(source, context, transport=transport, **options)
+
+    def __enter__(self) -> HttpFetcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def get(
         self,
         url: str,
