@@ -15,7 +15,8 @@ from typing import Any
 import attrs
 import click
 
-from fxcortex.core import FxCortexError, QueryResult, make_plugin_manager
+from fxcortex.core import FxCortexError, QueryResult, Registry, make_plugin_manager
+from fxcortex.core.extras import Extra
 from fxcortex.runtime.config import Settings
 from fxcortex.runtime.demo import run_demo
 from fxcortex.runtime.pipeline import Pipeline
@@ -243,11 +244,41 @@ def format_table(result: QueryResult) -> str:
 
 
 @main.command()
+def sources() -> None:
+    """List every source: what it is, when it publishes, how far back, and its extra."""
+    try:
+        registry = Registry.collect(make_plugin_manager())
+    except FxCortexError as error:
+        raise click.ClickException(str(error)) from error
+    rows = []
+    for name in sorted(registry.sources):
+        source = registry.sources[name]
+        extra: Extra | None = getattr(source, "extra", None)
+        if extra is None:
+            extra_state = "-"
+        elif extra.installed():
+            extra_state = f"{extra.name}: installed"
+        else:
+            extra_state = f"{extra.name}: pip install '{extra.distribution}[{extra.name}]'"
+        schedule = source.schedule
+        rows.append(
+            (
+                name,
+                source.description,
+                f"{schedule.cron} ({schedule.timezone})",
+                str(source.history_since or "-"),
+                str(len(source.currencies) or "varies"),
+                extra_state,
+            )
+        )
+    columns = ["source", "description", "schedule", "since", "currencies", "extra"]
+    click.echo(format_table(QueryResult(columns=columns, rows=rows)))
+
+
+@main.command()
 def plugins() -> None:
     """List every discovered plugin with its package, version and what it registers."""
     try:
-        from fxcortex.core import Registry
-
         manager = make_plugin_manager()
         registry = Registry.collect(manager)
     except FxCortexError as error:
