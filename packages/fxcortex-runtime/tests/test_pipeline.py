@@ -249,3 +249,10 @@ def test_the_home_defaults_to_the_xdg_data_folder(
     monkeypatch.delenv("FXCORTEX_HOME", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
     assert Settings.from_env().home == tmp_path / "fxcortex"
+
+
+def test_a_profile_without_adapters_in_this_version_is_refused_by_name(tmp_path: Path) -> None:
+    from fxcortex.runtime import ConfigError
+
+    with pytest.raises(ConfigError, match="'distributed' is not available.*embedded"):
+        Pipeline.open(Settings(profile="distributed", home=tmp_path))

@@ -28,11 +28,10 @@ from fxcortex.core import (
     make_plugin_manager,
 )
 from fxcortex.core.plugins import PluginManager
-from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
-from fxcortex.runtime.adapters.sqlite import SqliteCache, SqliteChangeFeed, SqliteRateStore
 from fxcortex.runtime.analyzer import AnalyzeResult, run_analyzer
-from fxcortex.runtime.config import ConfigError, Settings
+from fxcortex.runtime.config import Settings
 from fxcortex.runtime.etl import collect_quotes, run_fetch
+from fxcortex.runtime.profiles import Stores, open_stores
 
 if TYPE_CHECKING:
     import pandas
@@ -45,19 +44,16 @@ class Pipeline:
         self,
         settings: Settings,
         manager: PluginManager,
-        *,
-        rates: SqliteRateStore,
-        feed: SqliteChangeFeed,
-        cache: SqliteCache,
-        analytics: ChdbAnalyticsStore,
+        stores: Stores,
     ) -> None:
         self.settings = settings
         self.manager = manager
         self.registry = Registry.collect(manager)
-        self.rates = rates
-        self.feed = feed
-        self.cache = cache
-        self.analytics = analytics
+        self.stores = stores
+        self.rates = stores.rates
+        self.feed = stores.feed
+        self.cache = stores.cache
+        self.analytics = stores.analytics
         self.analytics.ensure_tables(
             [spec for analyzer in self.registry.analyzers.values() for spec in analyzer.tables]
         )
@@ -72,20 +68,13 @@ class Pipeline:
     ) -> Pipeline:
         """Build the pipeline of ``settings`` (default: from the environment)."""
         settings = settings or Settings.from_env()
-        if settings.profile != "embedded":
-            raise ConfigError(
-                f"FXCORTEX_PROFILE={settings.profile!r}: this version runs the embedded profile"
-            )
         manager = make_plugin_manager(plugins=plugins, load_entry_points=load_entry_points)
-        path = settings.rates_path
-        return cls(
-            settings,
-            manager,
-            rates=SqliteRateStore(path),
-            feed=SqliteChangeFeed(path),
-            cache=SqliteCache(path),
-            analytics=ChdbAnalyticsStore(settings.analytics_path),
-        )
+        stores = open_stores(settings)
+        try:
+            return cls(settings, manager, stores)
+        except BaseException:
+            stores.close()
+            raise
 
     def source(self, name: str, options: Mapping[str, str] | None = None) -> Source:
         """The registered source ``name``, configured with ``options``."""
@@ -167,8 +156,7 @@ class Pipeline:
 
     def close(self) -> None:
         """Close every store."""
-        for closable in (self.rates, self.feed, self.cache, self.analytics):
-            closable.close()
+        self.stores.close()
 
     def __enter__(self) -> Self:
         return self

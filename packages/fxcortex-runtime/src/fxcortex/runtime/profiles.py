@@ -1,0 +1,59 @@
+"""Which adapters each profile runs on.
+
+A profile turns `Settings` into the four stores behind the ports. Sources, transforms and
+analytics never see which profile runs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from fxcortex.core import AnalyticsStore, Cache, ChangeFeed, RateStore
+from fxcortex.runtime.config import ConfigError, Settings
+
+
+@attrs.frozen(kw_only=True)
+class Stores:
+    """The adapters one pipeline runs on."""
+
+    rates: RateStore
+    feed: ChangeFeed
+    cache: Cache
+    analytics: AnalyticsStore
+
+    def close(self) -> None:
+        """Close every store."""
+        for store in (self.rates, self.feed, self.cache, self.analytics):
+            store.close()
+
+
+def embedded(settings: Settings) -> Stores:
+    """SQLite (rates, change log, cache) and chDB, all under ``settings.home``."""
+    from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
+    from fxcortex.runtime.adapters.sqlite import SqliteCache, SqliteChangeFeed, SqliteRateStore
+
+    path = settings.rates_path
+    return Stores(
+        rates=SqliteRateStore(path),
+        feed=SqliteChangeFeed(path),
+        cache=SqliteCache(path),
+        analytics=ChdbAnalyticsStore(settings.analytics_path),
+    )
+
+
+PROFILES: dict[str, Callable[[Settings], Stores]] = {"embedded": embedded}
+
+
+def open_stores(settings: Settings) -> Stores:
+    """The stores of ``settings.profile``, or a `ConfigError` naming the profiles available."""
+    try:
+        build = PROFILES[settings.profile]
+    except KeyError:
+        available = ", ".join(sorted(PROFILES))
+        raise ConfigError(
+            f"FXCORTEX_PROFILE={settings.profile!r} is not available in this version"
+            f" (available: {available})"
+        ) from None
+    return build(settings)
