@@ -13,7 +13,7 @@ analyzer with in-memory state and keeps its tables as a ClickHouse ReplacingMerg
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ import pytest
 from fxcortex.core.models import ChangeOp, Pair, Quote, QuoteKind, RateChange, to_utc
 from fxcortex.core.plugins import PluginManager, Registry, make_plugin_manager
 from fxcortex.core.ports import Analyzer
+from fxcortex.core.state import BatchContext, BufferedState, MemoryCache
 from fxcortex.core.tables import TableWrite
 
 if TYPE_CHECKING:
@@ -75,40 +76,6 @@ class ChangeLog:
         return None if old is None else self._emit(ChangeOp.DELETE, old, None)
 
 
-class _DictState:
-    def __init__(self, store: dict[str, bytes], namespace: str) -> None:
-        self._store, self._prefix = store, namespace + ":"
-        self.puts: dict[str, bytes] = {}
-        self.deletes: set[str] = set()
-
-    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
-        found = {}
-        for key in keys:
-            full = self._prefix + key
-            if full in self.puts:
-                found[key] = self.puts[full]
-            elif full in self._store and full not in self.deletes:
-                found[key] = self._store[full]
-        return found
-
-    def put(self, key: str, value: bytes) -> None:
-        self.puts[self._prefix + key] = value
-        self.deletes.discard(self._prefix + key)
-
-    def delete(self, key: str) -> None:
-        self.puts.pop(self._prefix + key, None)
-        self.deletes.add(self._prefix + key)
-
-
-@attrs.define
-class _Context:
-    state: _DictState
-    intervals: Mapping[str, timedelta]
-
-    def observation_interval(self, source: str) -> timedelta | None:
-        return self.intervals.get(source)
-
-
 @attrs.define
 class AnalyzerHarness:
     """Runs one analyzer over batches with in-memory state and versioned in-memory tables.
@@ -119,7 +86,7 @@ class AnalyzerHarness:
 
     analyzer: Analyzer
     intervals: Mapping[str, timedelta] = attrs.Factory(dict)
-    state: dict[str, bytes] = attrs.Factory(dict)
+    cache: MemoryCache = attrs.Factory(MemoryCache)
     versions: dict[str, dict[tuple[Any, ...], tuple[int, bool, dict[str, Any]]]] = attrs.Factory(
         dict
     )
@@ -128,8 +95,8 @@ class AnalyzerHarness:
         """Process a batch; ``commit_state=False`` simulates a crash before the state commit."""
         if not changes:
             return []
-        state = _DictState(self.state, self.analyzer.name)
-        writes = self.analyzer.process(changes, _Context(state, self.intervals))
+        state = BufferedState(self.cache, self.analyzer.name)
+        writes = self.analyzer.process(changes, BatchContext(state, self.intervals))
         specs = {spec.name: spec for spec in self.analyzer.tables}
         for write in writes:
             write.check_against(specs[write.table])
@@ -142,9 +109,7 @@ class AnalyzerHarness:
                 if current is None or version >= current[0]:
                     table[key] = (version, write.deleted[i], row)
         if commit_state:
-            self.state.update(state.puts)
-            for deleted in state.deletes:
-                self.state.pop(deleted, None)
+            state.commit()
         return writes
 
     def rows(self, table: str) -> dict[tuple[Any, ...], dict[str, Any]]:

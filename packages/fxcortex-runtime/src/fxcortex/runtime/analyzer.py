@@ -9,7 +9,7 @@ end up the same as after an uninterrupted run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
 import attrs
@@ -24,6 +24,7 @@ from fxcortex.core import (
     RateChange,
     TableWrite,
 )
+from fxcortex.core.state import BatchContext, BufferedState
 
 
 class AnalyzerError(FxCortexError):
@@ -34,51 +35,6 @@ class AnalyzerError(FxCortexError):
         self.first_position = first
         self.last_position = last
         super().__init__(f"analyzer {analyzer!r} failed on changes {first}..{last}: {reason}")
-
-
-class BufferedState:
-    """An analyzer's view of the cache: reads see its own puts; nothing is stored until commit."""
-
-    def __init__(self, cache: Cache, namespace: str) -> None:
-        self._cache = cache
-        self._prefix = f"{namespace}:"
-        self.puts: dict[str, bytes] = {}
-        self.deletes: set[str] = set()
-
-    def get_many(self, keys: Iterable[str]) -> dict[str, bytes]:
-        """The values of those keys that have one, this batch's puts included."""
-        found: dict[str, bytes] = {}
-        missing = []
-        for key in keys:
-            full = self._prefix + key
-            if full in self.puts:
-                found[key] = self.puts[full]
-            elif full not in self.deletes:
-                missing.append(full)
-        cut = len(self._prefix)
-        found.update({key[cut:]: value for key, value in self._cache.get_many(missing).items()})
-        return found
-
-    def put(self, key: str, value: bytes) -> None:
-        """Set a key for this batch."""
-        full = self._prefix + key
-        self.puts[full] = value
-        self.deletes.discard(full)
-
-    def delete(self, key: str) -> None:
-        """Forget a key when the batch commits."""
-        full = self._prefix + key
-        self.puts.pop(full, None)
-        self.deletes.add(full)
-
-
-@attrs.define
-class _Context:
-    state: BufferedState
-    intervals: Mapping[str, timedelta]
-
-    def observation_interval(self, source: str) -> timedelta | None:
-        return self.intervals.get(source)
 
 
 @attrs.define
@@ -106,7 +62,7 @@ def analyze_batch(
         state = BufferedState(cache, analyzer.name)
         owned = {spec.name for spec in analyzer.tables}
         try:
-            produced = analyzer.process(changes, _Context(state, intervals))
+            produced = analyzer.process(changes, BatchContext(state, intervals))
         except FxCortexError:
             raise
         except Exception as error:
