@@ -254,5 +254,5 @@ def test_the_home_defaults_to_the_xdg_data_folder(
 def test_a_profile_without_adapters_in_this_version_is_refused_by_name(tmp_path: Path) -> None:
     from fxcortex.runtime import ConfigError
 
-    with pytest.raises(ConfigError, match="'distributed' is not available.*embedded"):
+    with pytest.raises(ConfigError, match=r"'distributed' is not available.*embedded"):
         Pipeline.open(Settings(profile="distributed", home=tmp_path))

@@ -6,6 +6,7 @@ import io
 import zipfile
 from collections.abc import Callable
 from datetime import date
+from decimal import Decimal
 
 import pytest
 from hypothesis import example, given
@@ -274,12 +275,12 @@ def test_a_future_date_is_refused_even_outside_the_window(refusal: Refusal) -> N
     [b"Date,USD,\r2024-01-02,1.1,\r", b"Date,USD,\n2024-01-02,1.1\r,\n"],
     ids=["old-mac-line-ends", "stray-carriage-return"],
 )
-def test_a_carriage_return_inside_a_line_is_refused_as_a_source_error(
-    refusal: Refusal, payload: bytes
-) -> None:
-    error = refusal(payload, label="eurofxref-hist.csv")
+def test_a_carriage_return_reads_as_a_line_end_not_as_a_crash(payload: bytes) -> None:
+    quotes = parse(payload, label="eurofxref-hist.csv", today=date(2024, 1, 3))
 
-    assert error.source == "ecb"
+    assert [(q.pair.quote.code, q.rate, q.observed_at.date()) for q in quotes] == [
+        ("USD", Decimal("1.1"), date(2024, 1, 2))
+    ]
 
 
 # The XML

@@ -51,7 +51,7 @@ def test_configure_refuses_unknown_options_naming_them_and_the_known_ones() -> N
 
 
 def test_configure_refuses_a_timeout_that_is_not_a_number() -> None:
-    with pytest.raises(SourceError, match="timeout 'soon' is not a number"):
+    with pytest.raises(SourceError, match="timeout 'soon' is not a positive number of seconds"):
         EcbSource().configure(timeout="soon")
 
 

@@ -78,10 +78,16 @@ class Pair:
         cleaned = text.strip().upper().replace("-", "/").replace("_", "/")
         if "/" in cleaned:
             base, _, quote = cleaned.partition("/")
-        elif len(cleaned) == 6:
-            base, quote = cleaned[:3], cleaned[3:]
         else:
-            raise InvalidValueError(f"pair: cannot read {text!r}; write it as BASE/QUOTE")
+            # Without a separator (EURUSD, BTCUSDT) the split must be the only one into two codes.
+            splits = [
+                (cleaned[:cut], cleaned[cut:])
+                for cut in range(2, len(cleaned) - 1)
+                if cleaned[:cut] in KNOWN_CODES and cleaned[cut:] in KNOWN_CODES
+            ]
+            if len(splits) != 1:
+                raise InvalidValueError(f"pair: cannot read {text!r}; write it as BASE/QUOTE")
+            base, quote = splits[0]
         return cls.of(base, quote)
 
     def inverse(self) -> Pair:
@@ -155,6 +161,14 @@ def to_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _quote_kind(kind: QuoteKind | str) -> QuoteKind:
+    try:
+        return QuoteKind(kind)
+    except ValueError:
+        choices = ", ".join(k.value for k in QuoteKind)
+        raise InvalidValueError(f"kind: {kind!r} is not one of {choices}", field="kind") from None
+
+
 @attrs.frozen(slots=True, kw_only=True)
 class Quote:
     """One observed rate: one unit of ``pair.base`` is worth ``rate`` units of ``pair.quote``."""
@@ -180,7 +194,7 @@ class Quote:
             rate=to_decimal(rate),
             observed_at=to_utc(observed_at),
             source=source,
-            kind=QuoteKind(kind),
+            kind=_quote_kind(kind),
         )
 
     @property

@@ -22,7 +22,9 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import io
+import math
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
@@ -107,11 +109,14 @@ class EcbSource:
             changes["location"] = options["location"]
         if "timeout" in options:
             try:
-                changes["timeout"] = float(options["timeout"])
+                timeout = float(options["timeout"])
             except ValueError:
+                timeout = math.nan
+            if not math.isfinite(timeout) or timeout <= 0:
                 raise SourceError(
-                    self.name, f"timeout {options['timeout']!r} is not a number"
-                ) from None
+                    self.name, f"timeout {options['timeout']!r} is not a positive number of seconds"
+                )
+            changes["timeout"] = timeout
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def fetch(self, window: FetchWindow, context: FetchContext | None = None) -> Iterator[Quote]:
@@ -180,7 +185,16 @@ def _unzip(payload: bytes, label: str, source: str) -> tuple[bytes, str]:
                     location=label,
                 )
             return archive.read(members[0]), f"{label}:{members[0]}"
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as error:
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        EOFError,
+        zlib.error,  # a corrupt deflate stream
+        NotImplementedError,  # an unsupported compression method or zip version
+        RuntimeError,  # an encrypted member
+        ValueError,  # offsets pointing outside the file; UnicodeDecodeError of member names
+        OSError,
+    ) as error:
         raise SourceError(source, f"not a readable zip ({error})", location=label) from error
 
 
@@ -189,7 +203,8 @@ def _csv_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
         text = payload.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise SourceError(source, f"not UTF-8 text ({error.reason})", location=label) from error
-    reader = csv.reader(io.StringIO(text))
+    # newline="" lets the csv module, not the text layer, decide what ends a line.
+    reader = _checked(csv.reader(io.StringIO(text, newline="")), label, source)
     header = next(reader, None)
     if not header or header[0].strip() != "Date":
         raise SourceError(
@@ -201,11 +216,10 @@ def _csv_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
     while codes and codes[-1] == "":  # the trailing comma of every line
         codes.pop()
     for column, code in enumerate(codes, start=2):
-        if code not in KNOWN_CODES:
+        problem = _code_problem(code, codes[: column - 2])
+        if problem:
             raise SourceError(
-                source,
-                f"unknown currency code {code!r} in the header",
-                location=f"{label} line 1 column {column}",
+                source, f"{problem} in the header", location=f"{label} line 1 column {column}"
             )
     for line_number, cells in enumerate(reader, start=2):
         if not cells or not any(cell.strip() for cell in cells):
@@ -231,6 +245,32 @@ def _csv_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
         )
 
 
+def _checked(reader: Iterator[list[str]], label: str, source: str) -> Iterator[list[str]]:
+    line = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            raise SourceError(
+                source, f"malformed CSV ({error})", location=f"{label} line {line}"
+            ) from error
+        line += 1
+        yield cells
+
+
+def _code_problem(code: str, earlier: list[str]) -> str | None:
+    """Why ``code`` cannot be a quoted currency of the ECB, or None when it can."""
+    if code not in KNOWN_CODES:
+        return f"unknown currency code {code!r}"
+    if code == "EUR":
+        return "EUR listed as a quoted currency (every rate is per euro)"
+    if code in earlier:
+        return f"currency {code} listed twice"
+    return None
+
+
 def _csv_date(text: str, where: str, source: str) -> date:
     try:
         if text[:4].isdigit():
@@ -243,7 +283,7 @@ def _csv_date(text: str, where: str, source: str) -> date:
 def _xml_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
     try:
         root = ElementTree.fromstring(payload)
-    except ElementTree.ParseError as error:
+    except (ElementTree.ParseError, ValueError) as error:  # ValueError: unsupported encodings
         raise SourceError(source, f"malformed XML ({error})", location=label) from error
     days = [cube for cube in root.iter(f"{_XML_NAMESPACE}Cube") if "time" in cube.attrib]
     if not days:
@@ -257,11 +297,12 @@ def _xml_rows(payload: bytes, label: str, source: str) -> Iterator[_Row]:
             day = date.fromisoformat(day_text)
         except ValueError:
             raise SourceError(source, f"{day_text!r} is not a date", location=where) from None
-        cells = []
+        cells: list[tuple[str, str, str]] = []
         for rate_cube in day_cube:
             code = rate_cube.attrib.get("currency", "")
-            if code not in KNOWN_CODES:
-                raise SourceError(source, f"unknown currency code {code!r}", location=where)
+            problem = _code_problem(code, [cell[1] for cell in cells])
+            if problem:
+                raise SourceError(source, problem, location=where)
             cells.append((f"{where} currency={code}", code, rate_cube.attrib.get("rate", "")))
         yield where, day, cells
 
