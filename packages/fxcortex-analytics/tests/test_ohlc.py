@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -217,3 +218,18 @@ def test_streamed_bars_equal_bars_recomputed_from_the_final_observations(
         harness.feed(batch, commit_state=commit)
     resolutions = tuple(r.value for r in layout_for(intervals["test"])[0])
     assert visible(harness) == naive_bars(list(log.rows.values()), resolutions)
+
+
+@given(
+    micros=st.integers(-2_000_000_000_000_000, 4_000_000_000_000_000),
+    resolution=st.sampled_from(list(Resolution)),
+)
+def test_one_timestamp_and_an_array_of_them_fall_in_the_same_bucket(
+    micros: int, resolution: Resolution
+) -> None:
+    from fxcortex.analytics.buckets import bucket_end, bucket_start, bucket_starts, from_micros
+
+    start = bucket_start(resolution, micros)
+    assert start == int(bucket_starts(resolution, np.array([micros], dtype=np.int64))[0])
+    assert start <= micros < bucket_end(resolution, start)
+    assert from_micros(start) == naive_bucket(resolution.value, from_micros(micros))

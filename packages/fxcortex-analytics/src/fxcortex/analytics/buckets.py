@@ -20,7 +20,7 @@ month    a calendar month: the 1st 00:00 UTC to the 1st of the next month
 from __future__ import annotations
 
 import enum
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ MINUTE_US = 60_000_000
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
 WEEK_US = 7 * DAY_US
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 class Resolution(enum.StrEnum):
@@ -78,8 +79,14 @@ def bucket_starts(resolution: Resolution, micros: Micros) -> Micros:
 
 
 def bucket_start(resolution: Resolution, micros: int) -> int:
-    """The start of the bucket holding one timestamp."""
-    return int(bucket_starts(resolution, np.array([micros], dtype=np.int64))[0])
+    """The start of the bucket holding one timestamp (plain integer arithmetic: no arrays)."""
+    if resolution in _FIXED_US:
+        return micros - micros % _FIXED_US[resolution]
+    days = micros // DAY_US
+    if resolution is Resolution.WEEK:
+        return (days - (days + 3) % 7) * DAY_US
+    first = date.fromordinal(_EPOCH_ORDINAL + days).replace(day=1)
+    return (first.toordinal() - _EPOCH_ORDINAL) * DAY_US
 
 
 def bucket_end(resolution: Resolution, start: int) -> int:
@@ -88,8 +95,9 @@ def bucket_end(resolution: Resolution, start: int) -> int:
         return start + _FIXED_US[resolution]
     if resolution is Resolution.WEEK:
         return start + WEEK_US
-    month = np.array([start], dtype=np.int64).astype("datetime64[us]").astype("datetime64[M]")
-    return int((month + 1).astype("datetime64[us]").astype(np.int64)[0])
+    first = date.fromordinal(_EPOCH_ORDINAL + start // DAY_US)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return (following.toordinal() - _EPOCH_ORDINAL) * DAY_US
 
 
 __all__ = [
