@@ -266,7 +266,8 @@ def _service(backend: Backend, name: str) -> ServiceHandle:
     try:
         return backend.service(name)
     except BackendUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        reason = str(exc)
+    pytest.fail(reason, pytrace=False)  # outside the except: no chained traceback
 
 
 @pytest.fixture(scope="session")
