@@ -276,6 +276,7 @@ class Service(ABC):
         if self._pid is None:
             return
         if self.running():
+            self._append_log(f"stopping: {self.stop_signal.name} to pid {self._pid}")
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, self.stop_signal)
             if not self._wait_exit(timeout):
@@ -289,6 +290,8 @@ class Service(ABC):
         """
         if self._pid is None:
             return
+        if self.running():
+            self._append_log(f"SIGKILL to pid {self._pid} and its descendants")
         victims = [self._pid, *_descendants(self._pid)]
         for pid in victims:
             with contextlib.suppress(ProcessLookupError, PermissionError):

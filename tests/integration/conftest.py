@@ -56,6 +56,7 @@ class ServiceHandle:
     _kill: Callable[[], None] = field(repr=False)
     _restart: Callable[[], None] = field(repr=False)
     _log_tail: Callable[[int], str] = field(repr=False)
+    _ensure_running: Callable[[], None] = field(repr=False)
 
     def kill(self) -> None:
         """Kill the service abruptly (SIGKILL), as a crash would."""
@@ -67,6 +68,10 @@ class ServiceHandle:
 
     def log_tail(self, lines: int = 40) -> str:
         return self._log_tail(lines)
+
+    def ensure_running(self) -> None:
+        """Start the service again if a test killed it and did not restart it."""
+        self._ensure_running()
 
 
 @dataclass
@@ -181,6 +186,7 @@ class LocalBackend:
             _kill=service.kill,
             _restart=restart,
             _log_tail=service.log_tail,
+            _ensure_running=service.start,  # a no-op when it runs and answers
         )
 
     def close(self, session_failed: bool) -> str | None:
@@ -224,6 +230,7 @@ class ExternalBackend:
             _kill=cannot,
             _restart=cannot,
             _log_tail=lambda _lines: "(external backend: no log available)",
+            _ensure_running=lambda: None,
         )
 
     def close(self, session_failed: bool) -> str | None:
@@ -296,6 +303,19 @@ def kafka_connect(services_backend: Backend, kafka: KafkaHandle) -> KafkaConnect
     handle = _service(services_backend, "kafka_connect")
     assert isinstance(handle, KafkaConnectHandle)
     return handle
+
+
+@pytest.fixture(autouse=True)
+def _revive_services(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After a test that kills services, bring back any it left dead for the tests after it."""
+    yield
+    if request.node.get_closest_marker("process_control") is None:
+        return
+    for name in SERVICE_FIXTURES:
+        if name in request.fixturenames:
+            handle = request.getfixturevalue(name)
+            if isinstance(handle, ServiceHandle):
+                handle.ensure_running()
 
 
 @pytest.hookimpl(wrapper=True)
