@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -59,6 +59,7 @@ from fxcortex.core import (
 )
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.core.extras import Extra
+from fxcortex.sources.http import looks_like_html
 
 NAME = "file"
 OPTIONS = ("location", "timezone", "time", "interval")
@@ -178,6 +179,12 @@ def _csv_rows(payload: bytes, label: str, source: str) -> tuple[list[str], Itera
         raise SourceError(
             source, f"not UTF-8 text ({error.reason} at byte {error.start})", location=label
         ) from error
+    if looks_like_html(payload):
+        raise SourceError(
+            source,
+            "an HTML page, not a CSV file (an error page saved in its place?)",
+            location=label,
+        )
     if "\x00" in text:
         raise SourceError(source, "not a CSV file: it holds NUL bytes", location=label)
     first_line = text.split("\n", 1)[0]
@@ -238,14 +245,14 @@ def _parquet_rows(payload: bytes, label: str, source: str) -> tuple[list[str], I
         raise SourceError(
             source, f"not a readable Parquet file ({error})", location=label
         ) from error
-    names = [str(name) for name in table.column_names]
-    columns = [name.strip().lower() for name in names]
     try:
+        names = [str(name) for name in table.column_names]
         values = [table.column(index).to_pylist() for index in range(len(names))]
-    except Exception as error:  # pyarrow's conversions raise many types (ArrowInvalid, tz lookups)
+    except Exception as error:  # pyarrow's conversions raise many types (decoding, tz lookups)
         raise SourceError(
             source, f"cannot read the Parquet values ({error})", location=label
         ) from error
+    columns = [name.strip().lower() for name in names]
 
     def rows() -> Iterator[_Row]:
         for index in range(table.num_rows):
@@ -273,7 +280,9 @@ def _quotes(
     present = set(columns)
     duplicated = sorted({column for column in columns if columns.count(column) > 1 and column})
     if duplicated:
-        raise SourceError(source, f"columns {duplicated} appear twice in the header", location=label)
+        raise SourceError(
+            source, f"columns {duplicated} appear twice in the header", location=label
+        )
     missing = [column for column in ("observed_at", "rate") if column not in present]
     by_pair = "pair" in present
     if not by_pair:
@@ -451,9 +460,7 @@ def _kind(cell: _Cell, source: str) -> QuoteKind:
         return QuoteKind(text)
     except ValueError:
         known = ", ".join(kind.value for kind in QuoteKind)
-        raise SourceError(
-            source, f"kind {text!r} is not one of {known}", location=where
-        ) from None
+        raise SourceError(source, f"kind {text!r} is not one of {known}", location=where) from None
 
 
 def _interval(text: str, source: str) -> timedelta:
