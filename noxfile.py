@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 import nox
 
@@ -36,6 +38,41 @@ def tests(session: nox.Session) -> None:
     default_profile = "ci" if os.environ.get("CI") else "dev"
     env = {"HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", default_profile)}
     session.run("pytest", *(session.posargs or ["packages"]), env=env)
+
+
+def _docker_answers() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        probe = subprocess.run([docker, "info"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Integration tests on real PostgreSQL, Redis, Kafka, Kafka Connect + Debezium.
+
+    The backend: FXCORTEX_SERVICES=local|testcontainers|external, else testcontainers when a
+    Docker engine answers, else local processes, provisioned first by services/provision.sh
+    (Debian packages and Maven Central jars; idempotent, a second run fetches nothing).
+    """
+    install_workspace(session, "-r", "tests/integration/requirements.txt")
+    backend = os.environ.get("FXCORTEX_SERVICES") or (
+        "testcontainers" if _docker_answers() else "local"
+    )
+    if backend == "local":
+        session.run(
+            "bash", "services/provision.sh", env={"FXCORTEX_PROVISION_PYTHON": "0"}, external=True
+        )
+    default_profile = "ci" if os.environ.get("CI") else "dev"
+    env = {
+        "FXCORTEX_SERVICES": backend,
+        "HYPOTHESIS_PROFILE": os.environ.get("HYPOTHESIS_PROFILE", default_profile),
+    }
+    session.run("pytest", *(session.posargs or ["tests/integration"]), env=env)
 
 
 @nox.session
