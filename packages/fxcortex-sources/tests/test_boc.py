@@ -292,6 +292,17 @@ def test_the_same_day_twice_is_refused() -> None:
     assert "2026-01-15 appears twice" in error.reason
 
 
+def test_the_same_series_twice_on_a_day_is_refused() -> None:
+    payload = (
+        b'{"observations":[{"d":"2026-01-15","FXUSDCAD":{"v":"1.3880"},"FXUSDCAD":{"v":"1.39"}}]}'
+    )
+
+    error = refusal(payload)
+
+    assert error.reason == "key 'FXUSDCAD' appears twice in one object"
+    assert error.location == "valet.json"
+
+
 def test_an_observation_that_is_not_an_object_is_refused() -> None:
     assert "not an object" in refusal(encoded(["2026-01-15"])).reason  # type: ignore[list-item]
 

@@ -454,6 +454,16 @@ def test_a_currency_twice_in_a_table_is_refused() -> None:
     assert "USD appears twice in the table" in refusal(payload).reason
 
 
+def test_a_rate_given_twice_in_one_entry_is_refused() -> None:
+    payload = (
+        b'[{"table":"A","effectiveDate":"2026-01-14","rates":[{"code":"USD","mid":3.6,"mid":3.7}]}]'
+    )
+
+    error = refusal(payload)
+
+    assert error.reason == "key 'mid' appears twice in one object"
+
+
 def test_two_tables_on_one_day_are_refused() -> None:
     tables = json.loads(GOOD_A)
 

@@ -16,7 +16,8 @@ value as written.
 Quirks: a series missing from a day's observation, or an empty value, is a day without a rate and
 is skipped (the group lists 26 series but a day carries about 23). A key that is not ``d`` and not
 shaped ``FX`` + two codes is not a currency series (the Bank mixes in others in other groups) and is
-ignored; a series shaped like one with an unknown code is an error. The same day twice, a day more
+ignored; a series shaped like one with an unknown code is an error. The same day twice, a key
+twice in one JSON object (the same series twice on a day), a day more
 than one day ahead of today, a value that is not a positive number, a missing ``observations`` list
 or ``d`` date, an HTML page served with status 200: each is a `SourceError` naming the URL and the
 observation (by its index and date) and the series.
@@ -180,6 +181,20 @@ def publication_time(day: date) -> datetime:
     return datetime.combine(day, _PUBLISHED, tzinfo=_TORONTO).astimezone(UTC)
 
 
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that refuses a key twice (json keeps the last one silently)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(f"key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
 def _json(payload: bytes, label: str, source: str) -> Any:
     if looks_like_html(payload):
         raise SourceError(
@@ -187,7 +202,15 @@ def _json(payload: bytes, label: str, source: str) -> Any:
         )
     try:
         # Decimal for every number, so a rate never passes through a float.
-        return json.loads(payload, parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal)
+        return json.loads(
+            payload,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=Decimal,
+            object_pairs_hook=_unique_keys,
+        )
+    except _DuplicateKeyError as error:
+        raise SourceError(source, str(error), location=label) from error
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise SourceError(source, f"not valid JSON ({error})", location=label) from error
 

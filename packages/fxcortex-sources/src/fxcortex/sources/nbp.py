@@ -35,7 +35,8 @@ that day; its ``tradingDate`` is the previous working day). The window is applie
 Checks, each a `SourceError` naming the URL, the table (its index and number) and the currency: a
 table of another letter than asked for, a missing or malformed ``effectiveDate``, ``rates`` or
 ``code``, a code that is not a known currency (or is PLN), a rate that is not a positive number,
-a bid above the ask, the same currency twice in a table, two tables on one day, a day more than
+a bid above the ask, the same currency twice in a table, a key twice in one JSON object, two
+tables on one day, a day more than
 one day ahead of today, and an HTML page served with status 200.
 """
 
@@ -281,6 +282,20 @@ def publication_time(table: str, day: date) -> datetime:
     return datetime.combine(day, published, tzinfo=_WARSAW).astimezone(UTC)
 
 
+class _DuplicateKeyError(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that refuses a key twice (json keeps the last one silently)."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKeyError(f"key {key!r} appears twice in one object")
+        result[key] = value
+    return result
+
+
 def _json(payload: bytes, label: str, source: str) -> Any:
     if looks_like_html(payload):
         raise SourceError(
@@ -288,7 +303,15 @@ def _json(payload: bytes, label: str, source: str) -> Any:
         )
     try:
         # Decimal for every number, so a rate never passes through a float.
-        return json.loads(payload, parse_float=Decimal, parse_int=Decimal, parse_constant=Decimal)
+        return json.loads(
+            payload,
+            parse_float=Decimal,
+            parse_int=Decimal,
+            parse_constant=Decimal,
+            object_pairs_hook=_unique_keys,
+        )
+    except _DuplicateKeyError as error:
+        raise SourceError(source, str(error), location=label) from error
     except (ValueError, RecursionError) as error:  # UnicodeDecodeError is a ValueError
         raise SourceError(source, f"not valid JSON ({error})", location=label) from error
 
