@@ -13,8 +13,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fxcortex.core import FetchContext, FetchWindow, Pair, Quote, QuoteKind, Source, SourceError
-from fxcortex.sources import ecb
+from fxcortex.core import (
+    FetchContext,
+    FetchWindow,
+    Pair,
+    Quote,
+    QuoteKind,
+    Registry,
+    Source,
+    SourceError,
+    make_plugin_manager,
+)
+from fxcortex.sources import ecb, frankfurter
 from fxcortex.sources.frankfurter import (
     FrankfurterSource,
     FrankfurterV2Source,
@@ -91,6 +101,16 @@ def test_v2_declares_an_hourly_schedule_varying_currencies_and_a_long_history() 
     assert (source.schedule.cron, source.schedule.timezone) == ("0 * * * *", "UTC")
     assert source.currencies == ()
     assert source.history_since == date(1948, 1, 1)
+
+
+def test_the_plugin_manager_collects_the_sources_by_name() -> None:
+    manager = make_plugin_manager(plugins=[("frankfurter", frankfurter)], load_entry_points=False)
+    registry = Registry.collect(manager)
+
+    assert [registry.source(name).name for name in ["frankfurter", "frankfurter-v2"]] == [
+        "frankfurter",
+        "frankfurter-v2",
+    ]
 
 
 # v1 URLs

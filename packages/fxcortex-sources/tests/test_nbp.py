@@ -15,7 +15,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fxcortex.core import FetchContext, FetchWindow, Pair, Quote, QuoteKind, Source, SourceError
+from fxcortex.core import (
+    FetchContext,
+    FetchWindow,
+    Pair,
+    Quote,
+    QuoteKind,
+    Registry,
+    Source,
+    SourceError,
+    make_plugin_manager,
+)
+from fxcortex.sources import nbp
 from fxcortex.sources.nbp import NbpSource, fxcortex_register_sources, parse
 from fxcortex.sources.testing import recorded_transport
 
@@ -129,6 +140,17 @@ def test_configure_sets_the_http_options_and_refuses_bad_values() -> None:
     )
     with pytest.raises(SourceError, match="max_attempts '0' is not a whole number"):
         NbpSource.of("B").configure(max_attempts="0")
+
+
+def test_the_plugin_manager_collects_the_sources_by_name() -> None:
+    manager = make_plugin_manager(plugins=[("nbp", nbp)], load_entry_points=False)
+    registry = Registry.collect(manager)
+
+    assert [registry.source(name).name for name in ["nbp-a", "nbp-b", "nbp-c"]] == [
+        "nbp-a",
+        "nbp-b",
+        "nbp-c",
+    ]
 
 
 # Windows and chunks
