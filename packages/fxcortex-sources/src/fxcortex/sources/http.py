@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
@@ -56,13 +57,24 @@ class HttpPayload:
             ) from error
 
     def json(self, source: str) -> Any:
-        """The body parsed as JSON; an HTML error page or garbage is a `SourceError`."""
+        """The body parsed as JSON, numbers as `Decimal` (money never passes through a float).
+
+        An HTML error page or garbage is a `SourceError`.
+        """
         try:
-            return json.loads(self.content)
+            return json.loads(self.content, parse_float=Decimal, parse_int=Decimal)
         except ValueError as error:
             raise SourceError(
                 source, f"expected JSON, got {_describe(self.content)}", location=self.url
             ) from error
+
+
+class HttpStatusError(SourceError):
+    """The server answered an error status (after retries, for the retryable ones)."""
+
+    def __init__(self, source: str, status: int, phrase: str, url: str) -> None:
+        self.status = status
+        super().__init__(source, f"HTTP {status} {phrase}", location=url)
 
 
 def _charset(content_type: str) -> str | None:
@@ -125,8 +137,13 @@ class HttpFetcher:
         params: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         conditional: bool = True,
+        accept: Collection[int] = (),
     ) -> HttpPayload | None:
-        """GET ``url``; None when the server answers 304 Not Modified to our validators."""
+        """GET ``url``; None when the server answers 304 Not Modified to our validators.
+
+        An error status raises `HttpStatusError`, unless it is in ``accept`` (e.g. 404 where an
+        API answers "no data for this range"): then the payload is returned with its status.
+        """
         request_url = str(httpx.URL(url, params=params)) if params else url
         extra = dict(headers or {})
         key = f"http:{request_url}"
@@ -141,7 +158,7 @@ class HttpFetcher:
         response = self._send("GET", request_url, headers=extra)
         if response.status_code == 304:
             return None
-        payload = self._payload(response, request_url)
+        payload = self._payload(response, request_url, accept)
         if conditional and self.context is not None:
             validators = {}
             if etag := response.headers.get("etag"):
@@ -169,11 +186,11 @@ class HttpFetcher:
             self._client.close()
             self._client = None
 
-    def _payload(self, response: httpx.Response, url: str) -> HttpPayload:
-        if response.status_code >= 400:
-            raise SourceError(
-                self.source, f"HTTP {response.status_code} {response.reason_phrase}", location=url
-            )
+    def _payload(
+        self, response: httpx.Response, url: str, accept: Collection[int] = ()
+    ) -> HttpPayload:
+        if response.status_code >= 400 and response.status_code not in accept:
+            raise HttpStatusError(self.source, response.status_code, response.reason_phrase, url)
         return HttpPayload(
             url=url,
             status=response.status_code,
