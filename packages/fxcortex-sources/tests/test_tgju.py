@@ -305,6 +305,7 @@ def test_every_mirror_failing_is_one_error_naming_each() -> None:
         source(max_attempts="2").fetch(FetchWindow(), serve(lambda r: httpx.Response(404)))
 
     assert caught.value.source == "tgju"
+    assert caught.value.location == "https://call1.tgju.org/ajax.json and 4 mirrors"
     assert caught.value.reason.startswith("every host failed")
     for number in range(1, 6):
         assert f"call{number}.tgju.org: HTTP 404" in caught.value.reason

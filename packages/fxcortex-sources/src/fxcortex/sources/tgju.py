@@ -534,8 +534,11 @@ class TgjuSource:
                 failures.append(f"{host}: an HTML page in place of JSON (blocked?)")
                 continue
             return answer
+        mirrors = f" and {len(order) - 1} mirrors" if len(order) > 1 else ""
         raise SourceError(
-            self.name, "every host failed: " + "; ".join(failures), location=f"{path}"
+            self.name,
+            "every host failed: " + "; ".join(failures),
+            location=f"https://{order[0]}{path}{mirrors}",
         )
 
 
