@@ -29,8 +29,9 @@ future, and the same (pair, kind, observed_at) twice. The whole file is parsed b
 quote is yielded, so a bad line stores nothing. The window is applied to each observation's UTC
 date.
 
-``interval`` (``1d`` by default, or e.g. ``1h``, ``15m``, ``30s``) declares how far apart the
-file's observations are, which analytics use to pick bar resolutions.
+The source declares no currencies and no history depth (``history_since`` None): both are
+whatever the file holds. ``interval`` (``1d`` by default, or e.g. ``1h``, ``15m``, ``30s``)
+declares how far apart the file's observations are, which analytics use to pick bar resolutions.
 """
 
 from __future__ import annotations

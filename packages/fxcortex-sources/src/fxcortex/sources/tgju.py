@@ -44,6 +44,8 @@ toman, which Iranians quote in everyday use, is 10 rial (``toman = rial / 10``) 
 option can make the store hold toman figures under the IRR code — divide by 10 when displaying.
 
 Window: an observation belongs to its Tehran calendar day.
+
+Needs nothing beyond httpx: no extra (nor does the ``bonbast`` source, the other rial market).
 """
 
 from __future__ import annotations
