@@ -53,7 +53,7 @@ from fxcortex.core import (
     hookimpl,
 )
 from fxcortex.core.currencies import KNOWN_CODES
-from fxcortex.sources.http import HttpFetcher
+from fxcortex.sources.http import HttpFetcher, HttpStatusError
 
 NAME = "binance"
 DEFAULT_BASE_URL = "https://data-api.binance.vision"
@@ -121,14 +121,15 @@ def symbol_pairs(text: str | Sequence[str], *, source: str = NAME) -> dict[str, 
 
 def ban_aware(error: SourceError) -> SourceError:
     """Binance's own meaning of a failed request's status, where it has one."""
-    status = error.reason.split()[1] if error.reason.startswith("HTTP ") else ""
+    if not isinstance(error, HttpStatusError):
+        return error
     meaning = {
-        "418": "Binance has banned this IP for sending requests after HTTP 429 (a ban lasts from "
+        418: "Binance has banned this IP for sending requests after HTTP 429 (a ban lasts from "
         "2 minutes up to 3 days and grows when repeated); wait before fetching again",
-        "451": "Binance refuses requests from this location (restricted country)",
-        "400": "Binance refused the request as malformed (an unknown or delisted symbol?)",
-        "403": "Binance's firewall refused the request",
-    }.get(status)
+        451: "Binance refuses requests from this location (restricted country)",
+        400: "Binance refused the request as malformed (an unknown or delisted symbol?)",
+        403: "Binance's firewall refused the request",
+    }.get(error.status)
     if meaning is None:
         return error
     return SourceError(error.source, f"{error.reason}: {meaning}", location=error.location)
