@@ -7,6 +7,11 @@ variable                   meaning (default)
 ``FXCORTEX_HOME``          where the embedded profile keeps its files
                            (``$XDG_DATA_HOME/fxcortex``, else ``~/.local/share/fxcortex``)
 ``FXCORTEX_BATCH_SIZE``    changes per analyzer batch (50000)
+``DB_HOST`` ``DB_PORT``    the distributed profile's PostgreSQL (``localhost``, ``5432``)
+``DB_NAME`` ``DB_USER``    its database and user (``fxcortex``, ``fxcortex``)
+``DB_PASSWORD``            its password (none: libpq's ``PGPASSWORD`` / ``~/.pgpass`` apply)
+``REDIS_HOST``             the distributed profile's Redis (``localhost``)
+``REDIS_PORT``             its port (6379); ``REDIS_DB`` (0), ``REDIS_PASSWORD`` (none)
 =========================  ================================================================
 
 Plugins read ``FXCORTEX_DISABLED_PLUGINS`` and ``FXCORTEX_TRACE_PLUGINS`` (see
@@ -38,6 +43,57 @@ def default_home(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(data_home) / "fxcortex"
 
 
+def _libpq_value(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{escaped}'"
+
+
+@attrs.frozen(kw_only=True)
+class DatabaseSettings:
+    """Where the distributed profile's PostgreSQL is (the seed's ``DB_*`` names)."""
+
+    host: str = "localhost"
+    port: int = 5432
+    name: str = "fxcortex"
+    user: str = "fxcortex"
+    password: str = attrs.field(default="", repr=False)
+
+    @property
+    def conninfo(self) -> str:
+        """A libpq connection string; without a password libpq's own lookup applies."""
+        parts = {"host": self.host, "port": str(self.port), "dbname": self.name, "user": self.user}
+        if self.password:
+            parts["password"] = self.password
+        return " ".join(f"{key}={_libpq_value(value)}" for key, value in parts.items())
+
+    def __str__(self) -> str:
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{self.name}"
+
+
+@attrs.frozen(kw_only=True)
+class RedisSettings:
+    """Where the distributed profile's Redis is (the seed's ``REDIS_*`` names)."""
+
+    host: str = "localhost"
+    port: int = 6379
+    db: int = 0
+    password: str | None = attrs.field(default=None, repr=False)
+
+    def __str__(self) -> str:
+        return f"redis://{self.host}:{self.port}/{self.db}"
+
+
+def _port(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name) or str(default)
+    try:
+        port = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a port number") from None
+    if not 0 < port < 65536:
+        raise ConfigError(f"{name}={port} is not a port number (1-65535)")
+    return port
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """Everything the runtime needs to build a pipeline."""
@@ -45,6 +101,8 @@ class Settings:
     profile: Profile = "embedded"
     home: Path = attrs.field(factory=default_home, converter=Path)
     batch_size: int = 50_000
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -60,10 +118,26 @@ class Settings:
         if batch_size < 1:
             raise ConfigError(f"FXCORTEX_BATCH_SIZE={batch_size} must be at least 1")
         home = environ.get("FXCORTEX_HOME")
+        raw_redis_db = environ.get("REDIS_DB") or "0"
+        if not raw_redis_db.isdigit():
+            raise ConfigError(f"REDIS_DB={raw_redis_db!r} is not a database number")
         return cls(
             profile=profile,  # checked against PROFILES above
             home=Path(home).expanduser() if home else default_home(environ),
             batch_size=batch_size,
+            database=DatabaseSettings(
+                host=environ.get("DB_HOST") or "localhost",
+                port=_port(environ, "DB_PORT", 5432),
+                name=environ.get("DB_NAME") or "fxcortex",
+                user=environ.get("DB_USER") or "fxcortex",
+                password=environ.get("DB_PASSWORD", ""),
+            ),
+            redis=RedisSettings(
+                host=environ.get("REDIS_HOST") or "localhost",
+                port=_port(environ, "REDIS_PORT", 6379),
+                db=int(raw_redis_db),
+                password=environ.get("REDIS_PASSWORD") or None,
+            ),
         )
 
     @property
