@@ -17,6 +17,8 @@ import click
 
 from fxcortex.core import FxCortexError, QueryResult, Registry, make_plugin_manager
 from fxcortex.core.extras import Extra
+from fxcortex.runtime.cli_ingest import COMMANDS as INGEST_COMMANDS
+from fxcortex.runtime.cli_ingest import fetch_with_ingestor, has_pipeline
 from fxcortex.runtime.config import Settings
 from fxcortex.runtime.demo import run_demo
 from fxcortex.runtime.pipeline import Pipeline
@@ -123,6 +125,9 @@ def fetch(
     """Fetch SOURCE and load its quotes into the rate store."""
     parsed = _key_values(options)
     first, last = (since.date() if since else None), (until.date() if until else None)
+    if not dry_run and not has_pipeline(context):  # distributed: ingestion only, for now
+        fetch_with_ingestor(context, source, first, last, parsed)
+        return
     with _pipeline(context) as pipeline:
         try:
             if dry_run:
@@ -298,6 +303,10 @@ def plugins() -> None:
     click.echo(
         format_table(QueryResult(columns=["plugin", "package", "version", "registers"], rows=rows))
     )
+
+
+for _command in INGEST_COMMANDS:  # bootstrap, scheduler, backfill, runs
+    main.add_command(_command)
 
 
 if __name__ == "__main__":
