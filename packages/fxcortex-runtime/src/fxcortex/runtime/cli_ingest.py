@@ -154,6 +154,9 @@ def bootstrap_command(context: click.Context) -> None:
     help="A source option, e.g. -o ecb:location=bundled (repeatable).",
 )
 @click.option("--run-now", is_flag=True, help="Also run every source once at start.")
+@click.option(
+    "--bootstrap", "run_bootstrap", is_flag=True, help="Create or upgrade the schema first."
+)
 @click.option("--list", "list_only", is_flag=True, help="Show the jobs and their next runs, exit.")
 @click.option(
     "--jitter",
@@ -211,6 +214,7 @@ def scheduler_command(
     schedules: Sequence[str],
     options: Sequence[str],
     run_now: bool,
+    run_bootstrap: bool,
     list_only: bool,
     jitter: int,
     misfire_grace: int,
@@ -229,6 +233,12 @@ def scheduler_command(
     from fxcortex.runtime.scheduler import SchedulerService, plan_jobs
 
     _setup_logging(log_level)
+    if run_bootstrap:
+        try:
+            for migration in bootstrap(settings_of(context)):
+                log.info("applied migration %s", migration)
+        except FxCortexError as error:
+            raise click.ClickException(str(error)) from error
     overrides = {}
     for value in schedules:
         name, equals, text = value.partition("=")
