@@ -12,11 +12,12 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["tests", "lint", "typecheck"]
 
+# Every package with every optional extra: tests and type checks cover all of it.
 PACKAGES = [
     "packages/fxcortex-core",
-    "packages/fxcortex-sources",
+    "packages/fxcortex-sources[synthetic,parquet,binance-ws]",
     "packages/fxcortex-analytics",
-    "packages/fxcortex-runtime",
+    "packages/fxcortex-runtime[distributed]",
 ]
 TEST_TOOLS = ["pytest>=8", "hypothesis>=6.100"]
 
