@@ -164,7 +164,7 @@ def sql(database: DatabaseSettings) -> Iterator[Callable[..., list[tuple[Any, ..
             cursor = connection.execute(query, params or None)
             return cursor.fetchall() if cursor.description else []
 
-    yield run
+    return run
 
 
 @pytest.fixture
