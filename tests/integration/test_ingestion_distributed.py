@@ -153,7 +153,7 @@ def settings(database: DatabaseSettings, redis_settings: RedisSettings, tmp_path
 
 
 @pytest.fixture
-def sql(database: DatabaseSettings) -> Iterator[Callable[..., list[tuple[Any, ...]]]]:
+def sql(database: DatabaseSettings) -> Callable[..., list[tuple[Any, ...]]]:
     """``sql(query, *params)``: rows of a query on this test's database (autocommit).
 
     A connection per query: the tests that kill PostgreSQL must not break their own probe.
