@@ -408,6 +408,9 @@ def _load(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> tuple
         connection.execute(_LOCK_SOURCE, (source,))
     first = min(q.observed_at for q in quotes)
     last = max(q.observed_at for q in quotes)
+    # The key's index leads with observed_at, so this scans the span's rows of every source:
+    # cheap for daily fixings; a table shared with a high-volume tick source would want an
+    # index on (source, observed_at) for it (and for latest_observed_at).
     overlaps = connection.execute(_ANY_IN_SPAN, (first, last, sources)).fetchone()
     if overlaps and not overlaps[0]:
         # Nothing of these sources in this span, and the locks keep it so: all new. (The same key
