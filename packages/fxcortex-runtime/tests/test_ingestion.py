@@ -325,3 +325,26 @@ def test_the_seeds_database_and_redis_names_are_read() -> None:
     assert str(defaults.database) == "postgresql://fxcortex@localhost:5432/fxcortex"
     with pytest.raises(ConfigError, match="DB_PORT"):
         Settings.from_env({"DB_PORT": "fifty"})
+
+
+def test_the_scheduler_runs_an_embedded_source_from_its_worker_threads(
+    ingestor: Ingestor, source: ScriptedSource
+) -> None:
+    pytest.importorskip("apscheduler", reason="the scheduler needs fxcortex-runtime[distributed]")
+    import time
+
+    from fxcortex.runtime.scheduler import SchedulerService
+
+    (job,) = plan_jobs(ingestor.registry, only=["scripted"], environ={})
+    service = SchedulerService(ingestor, [job], jitter=0)
+    service.start(run_now=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not service.outcomes and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        service.shutdown(wait=True)
+    (outcome,) = service.outcomes
+    assert outcome.status == "succeeded", outcome.error  # SQLite opened in the worker thread
+    assert ingestor.stores.rates.count() == 20
+    assert service.next_run("scripted") is None  # shut down

@@ -311,6 +311,21 @@ class Ingestor:
             stores.close()
             raise
 
+    def copy(self) -> Ingestor:
+        """Another ingestor on new connections to the same stores (same holder, plugins, metrics).
+
+        SQLite connections belong to the thread that made them: the scheduler gives each of its
+        worker threads a copy when the profile is embedded.
+        """
+        return Ingestor(
+            open_ingest_stores(self.stores.settings, holder=self.holder, lock_ttl=self.lock_ttl),
+            self.manager,
+            metrics=self.metrics,
+            lookback=self.lookback,
+            options=self.options,
+            lock_ttl=self.lock_ttl,
+        )
+
     @property
     def holder(self) -> str:
         """Who this ingestor is, as its locks and runs say."""

@@ -190,6 +190,9 @@ class SchedulerService:
         )
 
         self.ingestor = ingestor
+        self._per_thread = ingestor.stores.settings.profile == "embedded"
+        self._local = threading.local()
+        self._copies: list[Ingestor] = []
         self.jobs = list(jobs)
         self.outcomes: list[RunOutcome] = []
         self._outcomes_lock = threading.Lock()
@@ -246,9 +249,19 @@ class SchedulerService:
             self.shutdown(wait=True)
             log.info("stopped")
 
+    def _worker_ingestor(self) -> Ingestor:
+        if not self._per_thread:  # PostgreSQL pool and Redis client serve every thread
+            return self.ingestor
+        ingestor: Ingestor | None = getattr(self._local, "ingestor", None)
+        if ingestor is None:  # SQLite connections serve only the thread that opened them
+            ingestor = self._local.ingestor = self.ingestor.copy()
+            with self._outcomes_lock:
+                self._copies.append(ingestor)
+        return ingestor
+
     def _run(self, source: str) -> None:
         try:
-            outcome = self.ingestor.run(source, trigger="scheduled")
+            outcome = self._worker_ingestor().run(source, trigger="scheduled")
         except FxCortexError as error:  # Ingestor.run reports failures; this is a safety net
             log.error("%s: run failed: %s", source, error)
             return
