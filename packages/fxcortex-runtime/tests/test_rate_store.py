@@ -89,3 +89,15 @@ def test_a_failed_load_stores_nothing_of_itself(store: SqliteRateStore) -> None:
         store.upsert([quote(pair="EUR/GBP"), quote(pair="EUR/JPY")])
     assert store.count() == 1
     assert SqliteChangeFeed(store.path).pending() == 1
+
+
+def test_canonical_text_keeps_every_digit_and_drops_only_trailing_zeros() -> None:
+    from decimal import Decimal
+
+    assert (
+        canonical_rate(Decimal("1.00000000000000000000000000001"))
+        == "1.00000000000000000000000000001"
+    )
+    assert canonical_rate(Decimal("1.2300")) == "1.23"
+    assert canonical_rate(Decimal("1E+2")) == "100"
+    assert canonical_rate(Decimal("2.8e-06")) == "0.0000028"

@@ -83,7 +83,9 @@ WHERE rate <> excluded.rate
 
 def canonical_rate(rate: Decimal) -> str:
     """One text per number: 1.10 and 1.1 are stored alike, so a re-fetch is not a revision."""
-    return format(rate.normalize(), "f")
+    # Exact: normalize() would round to the context's 28 digits.
+    text = format(rate, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def connect(path: Path) -> sqlite3.Connection:
