@@ -99,6 +99,14 @@ def demo(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks, each beside its baseline or ceiling measured in the same run."""
+    """Benchmarks, each beside its baseline or ceiling measured in the same run.
+
+    ``nox -s bench -- demo`` or ``-- pg`` runs one; the PostgreSQL one starts a local server
+    through services/local.py unless DB_HOST is set (run services/provision.sh first).
+    """
     install_workspace(session)
-    session.run("python", "benchmarks/bench_demo.py", *session.posargs)
+    chosen = set(session.posargs) or {"demo", "pg"}
+    if "demo" in chosen:
+        session.run("python", "benchmarks/bench_demo.py")
+    if "pg" in chosen:
+        session.run("python", "benchmarks/bench_pg_load.py")
