@@ -171,11 +171,9 @@ def test_debezium_streams_an_insert_to_kafka(
     config = {
         "connector.class": POSTGRES_CONNECTOR,
         "tasks.max": "1",
-        "database.hostname": postgres.host,
-        "database.port": str(postgres.port),
-        "database.user": postgres.user,
-        "database.password": postgres.password,
-        "database.dbname": postgres.dbname,
+        # the database as Connect reaches it: 127.0.0.1:<port> for local processes, db:5432 on
+        # the testcontainers network (postgres.host is this test process's address)
+        **postgres.debezium_database_config(),
         "topic.prefix": "fxcortex",
         "plugin.name": "pgoutput",
         "publication.name": publication,
