@@ -1,6 +1,7 @@
 """Real services for the integration tests, behind one seam: a *backend*.
 
-``FXCORTEX_SERVICES`` picks the backend (default ``local``):
+``FXCORTEX_SERVICES`` picks the backend; when it is unset, ``testcontainers`` if a Docker engine
+answers a ping (3 s at most), else ``local`` (:func:`testcontainers_backend.choose_backend`):
 
 ``local`` (``service_backends.py``)
     PostgreSQL, Redis, Kafka (KRaft) and Kafka Connect + Debezium run as local processes through
@@ -8,6 +9,10 @@
     starts on first use, on free loopback ports, under a fresh folder in /tmp that is deleted after
     a green session and kept (with every service's log) after a red one. No ClickHouse server: the
     embedded profile's chDB is the engine here, and the ``clickhouse`` fixture fails saying so.
+``testcontainers``
+    The official images (postgres:16 with logical replication, apache/kafka in KRaft mode, the
+    Debezium Connect image, redis:7, clickhouse-server) on a Docker network of the session, under
+    their compose service names (``testcontainers_backend.py``; the images in ``images.py``).
 ``external`` (``service_backends.py``)
     Services that already run elsewhere (``python services/local.py up``, a compose stack, ...),
     found through DB_HOST, DB_PORT, DB_NAME, DB_USER, DB_PASSWORD, REDIS_HOST, REDIS_PORT,
@@ -19,8 +24,8 @@
 
 Another backend is a class with the methods of ``service_handles.Backend``, registered in
 :data:`BACKENDS`. A backend that cannot be had fails the tests that need it with the reason;
-nothing is skipped. Nothing starts before a test asks for a service fixture, so tests that use
-none run without any service.
+nothing is skipped. Nothing starts (and no Docker engine is asked) before a test asks for a service
+fixture, so tests that use none run without any service.
 
 Fixtures (session-scoped): ``postgres``, ``redis``, ``kafka``, ``kafka_connect``, ``clickhouse``.
 Each yields a handle (``service_handles.py``) with the service's address for the tests (``.env``
@@ -54,10 +59,12 @@ from service_handles import (
     RedisHandle,
     ServiceHandle,
 )
+from testcontainers_backend import ContainersBackend, choose_backend, docker_engine_problem
 
 #: FXCORTEX_SERVICES value -> backend factory
 BACKENDS: dict[str, Callable[[], Backend]] = {
     "local": LocalBackend,
+    "testcontainers": ContainersBackend,
     "external": ExternalBackend,
 }
 
@@ -74,7 +81,8 @@ _summary: list[str] = []
 
 @pytest.fixture(scope="session")
 def services_backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
-    choice = os.environ.get("FXCORTEX_SERVICES", "local").strip() or "local"
+    choice, why = choose_backend(os.environ, docker_engine_problem)
+    _summary.append(f"services backend: {choice} ({why})")
     if choice not in BACKENDS:
         pytest.fail(
             f"FXCORTEX_SERVICES={choice!r} is not a known backend; use one of: "
