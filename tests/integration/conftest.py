@@ -25,7 +25,7 @@ answers a ping (3 s at most), else ``local`` (:func:`testcontainers_backend.choo
 Another backend is a class with the methods of ``service_handles.Backend``, registered in
 :data:`BACKENDS`. A backend that cannot be had fails the tests that need it with the reason;
 nothing is skipped. Nothing starts (and no Docker engine is asked) before a test asks for a service
-fixture, so tests that use none run without any service.
+fixture, so tests that use none, like ``test_compose_config.py``, run without any service.
 
 Fixtures (session-scoped): ``postgres``, ``redis``, ``kafka``, ``kafka_connect``, ``clickhouse``.
 Each yields a handle (``service_handles.py``) with the service's address for the tests (``.env``
