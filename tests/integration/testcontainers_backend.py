@@ -102,9 +102,9 @@ def docker_engine_problem(timeout: float = 3.0) -> str | None:
     with contextlib.suppress(Exception):  # testcontainers absent or its lookup failing
         from testcontainers.core.docker_client import get_docker_host
 
-        host = get_docker_host()
-        if host:
-            environment["DOCKER_HOST"] = host
+        configured = get_docker_host()
+        if configured:
+            environment["DOCKER_HOST"] = configured
     where = environment.get("DOCKER_HOST") or "the default socket /var/run/docker.sock"
     try:
         client = docker.from_env(timeout=max(1, round(timeout)), environment=environment)
