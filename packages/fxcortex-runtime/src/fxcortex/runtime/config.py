@@ -12,6 +12,8 @@ variable                   meaning (default)
 ``DB_PASSWORD``            its password (none: libpq's ``PGPASSWORD`` / ``~/.pgpass`` apply)
 ``REDIS_HOST``             the distributed profile's Redis (``localhost``)
 ``REDIS_PORT``             its port (6379); ``REDIS_DB`` (0), ``REDIS_PASSWORD`` (none)
+``KAFKA_BOOTSTRAP_SERVERS`` the distributed profile's Kafka (``localhost:9092``)
+``CONNECT_URL``            its Kafka Connect REST API (``http://localhost:8083``)
 =========================  ================================================================
 
 Plugins read ``FXCORTEX_DISABLED_PLUGINS`` and ``FXCORTEX_TRACE_PLUGINS`` (see
@@ -103,6 +105,8 @@ class Settings:
     batch_size: int = 50_000
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
+    kafka_bootstrap_servers: str = "localhost:9092"
+    connect_url: str = "http://localhost:8083"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -138,6 +142,8 @@ class Settings:
                 db=int(raw_redis_db),
                 password=environ.get("REDIS_PASSWORD") or None,
             ),
+            kafka_bootstrap_servers=environ.get("KAFKA_BOOTSTRAP_SERVERS") or "localhost:9092",
+            connect_url=(environ.get("CONNECT_URL") or "http://localhost:8083").rstrip("/"),
         )
 
     @property
