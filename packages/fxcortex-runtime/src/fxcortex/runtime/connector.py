@@ -36,11 +36,12 @@ def connector_config(
     name: str = CONNECTOR_NAME,
     heartbeat_ms: int = 10_000,
     schemas: bool = False,
+    topic_prefix: str = TOPIC_PREFIX,
 ) -> dict[str, Any]:
     """The connector's registration body (``{"name": ..., "config": {...}}``).
 
     ``schemas`` embeds the JSON schemas in every message (bigger, self-describing); the decoder
-    reads both shapes.
+    reads both shapes. The rates' topic is ``<topic_prefix>.fxcortex.rates``.
     """
     db = settings.database
     slot = name.replace("-", "_")
@@ -55,7 +56,7 @@ def connector_config(
             "database.user": db.user,
             "database.password": db.password,
             "database.dbname": db.name,
-            "topic.prefix": TOPIC_PREFIX,
+            "topic.prefix": topic_prefix,
             "table.include.list": RATES_TABLE,
             "publication.name": slot,
             "publication.autocreate.mode": "filtered",

@@ -1,0 +1,173 @@
+"""Golden test of the Debezium decoder on events captured from the real connector.
+
+Rows are inserted, revised and deleted through the PostgreSQL rate store; the connector of
+`fxcortex.runtime.connector` (the one ``fxcortex connector register`` sends, with a prefix of the
+test's own) streams them to Kafka, and every message decodes to the change that was made.
+With ``FXCORTEX_CAPTURE_FIXTURES=1`` the captured envelopes are saved as the unit tests' fixtures
+(packages/fxcortex-runtime/tests/fixtures/debezium/).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from confluent_kafka import Consumer
+
+from fxcortex.core import ChangeOp
+from fxcortex.core.testing import quote
+from fxcortex.runtime.adapters.debezium import decode
+from fxcortex.runtime.adapters.postgres import PostgresRateStore, migrate
+from fxcortex.runtime.config import DatabaseSettings, Settings
+from fxcortex.runtime.connector import ConnectClient, connector_config
+
+FIXTURES = Path(__file__).resolve().parents[2] / "packages/fxcortex-runtime/tests/fixtures/debezium"
+
+
+@pytest.fixture
+def database(postgres: Any) -> Iterator[DatabaseSettings]:
+    name = f"fxdbz_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    settings = DatabaseSettings(
+        host=postgres.host,
+        port=postgres.port,
+        name=name,
+        user=postgres.user,
+        password=postgres.password,
+    )
+    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
+        migrate(conn)
+    yield settings
+    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            active = admin.execute(
+                "SELECT count(*) FROM pg_replication_slots WHERE database = %s AND active", (name,)
+            ).fetchone()
+            if not active or not active[0]:
+                break
+            time.sleep(0.5)
+        for (slot,) in admin.execute(
+            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)
+        ).fetchall():
+            with contextlib.suppress(Exception):
+                admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("schemas", [False, True], ids=["bare", "with-schemas"])
+def test_real_connector_events_decode(
+    postgres: Any, kafka: Any, kafka_connect: Any, database: DatabaseSettings, schemas: bool
+) -> None:
+    store = PostgresRateStore(database.conninfo)
+    snapshot = quote(pair="EUR/USD", rate="1.0850")
+    store.upsert([snapshot])  # before the connector: a snapshot read
+
+    suffix = uuid.uuid4().hex[:8]
+    prefix, name = f"fxdbz{suffix}", f"fxdbz-{suffix}"
+    connect_db = DatabaseSettings(
+        host=postgres.connect_host,
+        port=postgres.connect_port,
+        name=database.name,
+        user=database.user,
+        password=database.password,
+    )
+    body = connector_config(
+        Settings(database=connect_db),
+        name=name,
+        heartbeat_ms=500,
+        schemas=schemas,
+        topic_prefix=prefix,
+    )
+    client = ConnectClient(kafka_connect.url)
+    topic = f"{prefix}.fxcortex.rates"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"capture-{suffix}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
+    try:
+        client.register(body)
+        consumer.subscribe([topic, f"__debezium-heartbeat.{prefix}"])
+        messages: list[Any] = []
+
+        def drain(until: float, want: int) -> None:
+            while time.monotonic() < until and sum(m.topic() == topic for m in messages) < want:
+                message = consumer.poll(0.5)
+                if message is not None and message.error() is None:
+                    messages.append(message)
+
+        drain(time.monotonic() + 120, 1)  # the snapshot read
+        inserted = quote(pair="GBP/USD", rate="1.2710")
+        store.upsert([inserted])
+        revised = quote(pair="GBP/USD", rate="1.2712")
+        store.upsert([revised])
+        store.delete([revised])
+        drain(time.monotonic() + 90, 5)  # + insert, update, delete, tombstone
+        heartbeat_deadline = time.monotonic() + 30
+        while time.monotonic() < heartbeat_deadline and not any(
+            m.topic() != topic for m in messages
+        ):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                messages.append(message)
+    finally:
+        consumer.close()
+        with contextlib.suppress(Exception):
+            client.delete(name)
+        client.close()
+        store.close()
+
+    rates = [m for m in messages if m.topic() == topic]
+    heartbeats = [m for m in messages if m.topic() != topic]
+    decoded = [
+        decode(m.value(), topic=m.topic(), partition=m.partition(), offset=m.offset())
+        for m in rates
+    ]
+    # Connect may restart the task before its first offset commit (another test's connector
+    # leaving rebalances the workers): it snapshots again, a re-delivery after the first five.
+    assert [None if c is None else c.op for c in decoded][:5] == [
+        ChangeOp.READ,
+        ChangeOp.CREATE,
+        ChangeOp.UPDATE,
+        ChangeOp.DELETE,
+        None,
+    ]
+    read, create, update, delete, _ = decoded[:5]
+    assert read is not None and read.after == snapshot
+    assert create is not None and create.after == inserted
+    assert update is not None and update.before == inserted and update.after == revised
+    assert update.after is not None and update.after.rate == Decimal("1.2712")
+    assert delete is not None and delete.before == revised
+    positions = [c.position for c in decoded if c is not None]
+    assert positions == sorted(set(positions))
+    assert json.loads(rates[1].key()) == (
+        {"schema": json.loads(rates[1].key())["schema"], "payload": {"base": "GBP", "quote": "USD"}}
+        if schemas
+        else {"base": "GBP", "quote": "USD"}
+    )
+    assert heartbeats, "no heartbeat within 30 s"
+    for message in heartbeats:
+        assert decode(message.value(), topic=message.topic(), partition=0, offset=0) is None
+
+    if os.environ.get("FXCORTEX_CAPTURE_FIXTURES"):
+        FIXTURES.mkdir(parents=True, exist_ok=True)
+        shape = "schemas" if schemas else "bare"
+        names = ["read", "create", "update", "delete"]
+        for label, message in zip(names, rates, strict=False):
+            (FIXTURES / f"{shape}-{label}.json").write_bytes(message.value())
+        (FIXTURES / f"{shape}-heartbeat.json").write_bytes(heartbeats[0].value())
