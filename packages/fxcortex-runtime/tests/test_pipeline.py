@@ -251,8 +251,12 @@ def test_the_home_defaults_to_the_xdg_data_folder(
     assert Settings.from_env().home == tmp_path / "fxcortex"
 
 
-def test_a_profile_without_adapters_in_this_version_is_refused_by_name(tmp_path: Path) -> None:
+def test_a_profile_without_adapters_in_this_version_is_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fxcortex.runtime import ConfigError
+    from fxcortex.runtime.profiles import PROFILES
 
+    monkeypatch.delitem(PROFILES, "distributed")
     with pytest.raises(ConfigError, match=r"'distributed' is not available.*embedded"):
         Pipeline.open(Settings(profile="distributed", home=tmp_path))

@@ -17,6 +17,8 @@ import click
 
 from fxcortex.core import FxCortexError, QueryResult, Registry, make_plugin_manager
 from fxcortex.core.extras import Extra
+from fxcortex.runtime.cli_analyzer import analytics as analytics_command
+from fxcortex.runtime.cli_analyzer import analyzer as analyzer_command
 from fxcortex.runtime.cli_connector import connector as connector_command
 from fxcortex.runtime.cli_ingest import COMMANDS as INGEST_COMMANDS
 from fxcortex.runtime.cli_ingest import fetch_with_ingestor, has_pipeline
@@ -309,6 +311,8 @@ def plugins() -> None:
 for _command in INGEST_COMMANDS:  # bootstrap, scheduler, backfill, runs
     main.add_command(_command)
 main.add_command(connector_command)
+main.add_command(analyzer_command)
+main.add_command(analytics_command)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,43 @@ def embedded(settings: Settings) -> Stores:
     )
 
 
-PROFILES: dict[str, Callable[[Settings], Stores]] = {"embedded": embedded}
+def distributed(settings: Settings) -> Stores:
+    """PostgreSQL rates, Debezium events from Kafka, a Redis cache; analytics in chDB for now.
+
+    The analytics store is the embedded chDB under ``settings.home`` until a ClickHouse-server
+    adapter exists; the change feed reads the connector's topic in the ``fxcortex-analyzer``
+    consumer group.
+    """
+    try:
+        from fxcortex.runtime.adapters import redis as redis_adapter
+        from fxcortex.runtime.adapters.kafka import KafkaChangeFeed
+        from fxcortex.runtime.adapters.postgres import PostgresRateStore
+    except ImportError as error:
+        raise ConfigError(
+            f"the distributed profile needs {error.name}: "
+            "pip install 'fxcortex-runtime[distributed]'"
+        ) from error
+    from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
+    from fxcortex.runtime.connector import RATES_TOPIC
+
+    rates = PostgresRateStore(settings.database.conninfo)
+    try:
+        feed = KafkaChangeFeed(settings.kafka_bootstrap_servers, RATES_TOPIC)
+    except BaseException:
+        rates.close()
+        raise
+    return Stores(
+        rates=rates,
+        feed=feed,
+        cache=redis_adapter.RedisCache(redis_adapter.connect(settings.redis)),
+        analytics=ChdbAnalyticsStore(settings.analytics_path),
+    )
+
+
+PROFILES: dict[str, Callable[[Settings], Stores]] = {
+    "embedded": embedded,
+    "distributed": distributed,
+}
 
 
 def open_stores(settings: Settings) -> Stores:
