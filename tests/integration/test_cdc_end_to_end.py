@@ -7,6 +7,10 @@ delete) equal the ones the embedded pipeline computes from the final PostgreSQL 
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from fxcortex.core import Quote, make_plugin_manager
 from fxcortex.core.testing import quote
@@ -138,6 +143,122 @@ def test_stream_analytics_equal_a_batch_recompute(
         pipeline.close()
 
     assert len(final_rows) == 3 * 80 - 2
+    with Pipeline.open(Settings(home=tmp_path / "batch")) as batch:
+        batch.rates.upsert(final_rows)
+        batch.analyze()
+        recomputed = batch.query(OHLC).rows
+    assert streamed
+    assert streamed == recomputed
+
+
+def _wait_for_messages(bootstrap_servers: str, topic: str, want: int) -> int:
+    """Wait until the topic holds ``want`` messages (or its size holds for 10 s); its size."""
+    watcher = Consumer({"bootstrap.servers": bootstrap_servers, "group.id": "watcher"})
+    deadline = time.monotonic() + 120
+    high, steady_since = -1, time.monotonic()
+    try:
+        while time.monotonic() < deadline and high < want:
+            now = -1
+            with contextlib.suppress(Exception):
+                partitions = watcher.list_topics(topic, timeout=5).topics[topic].partitions
+                now = sum(
+                    watcher.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                    for p in partitions
+                )
+            if now != high:
+                high, steady_since = now, time.monotonic()
+            elif high > 0 and time.monotonic() - steady_since > 10:
+                break
+            time.sleep(0.3)
+    finally:
+        watcher.close()
+    return high
+
+
+def _worker(env: dict[str, str], args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("cdc_analyzer_worker.py")), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_sigkill_mid_stream_and_restart_gives_identical_results(
+    postgres: Any,
+    kafka: Any,
+    kafka_connect: Any,
+    redis: Any,
+    database: DatabaseSettings,
+    tmp_path: Path,
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    prefix, name = f"fxkill{suffix}", f"fxkill-{suffix}"
+    pairs = ("EUR/USD", "EUR/GBP", "EUR/JPY", "EUR/CHF")
+    rates = PostgresRateStore(database.conninfo)
+    connect_db = DatabaseSettings(
+        host=postgres.connect_host,
+        port=postgres.connect_port,
+        name=database.name,
+        user=database.user,
+        password=database.password,
+    )
+    client = ConnectClient(kafka_connect.url)
+    topic = f"{prefix}.fxcortex.rates"
+    try:
+        client.register(
+            connector_config(Settings(database=connect_db), name=name, topic_prefix=prefix)
+        )
+        rates.upsert(_quotes(pairs, range(0, 10)))  # snapshot reads
+        _wait_for_messages(kafka.bootstrap_servers, topic, 40)  # the snapshot is done
+        rates.upsert(_quotes(pairs, range(10, 1500)))
+        rates.upsert(_quotes(pairs[:2], range(100, 400), bump="0.05"))
+        rates.delete(_quotes(pairs[2:3], range(500, 600)))
+        high = _wait_for_messages(kafka.bootstrap_servers, topic, 4 * 1500 + 2 * 300 + 2 * 100)
+        assert high == 4 * 1500 + 2 * 300 + 2 * 100  # a tombstone follows each delete
+        env = {
+            **os.environ,
+            "DB_HOST": database.host,
+            "DB_PORT": str(database.port),
+            "DB_NAME": database.name,
+            "DB_USER": database.user,
+            "DB_PASSWORD": database.password,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap_servers,
+        }
+        args = [
+            str(tmp_path / "dist"),
+            topic,
+            f"analyzer-{suffix}",
+            redis.host,
+            str(redis.port),
+            f"fxkill:{suffix}:",
+            "200",
+            "--until-idle",
+        ]
+        first = _worker(env, args)
+        assert first.stdout is not None
+        batches = 0
+        while batches < 5:
+            line = first.stdout.readline()
+            assert line, first.stderr.read() if first.stderr else "worker ended"
+            if line.startswith("batch ") and line.strip() != "batch 0":
+                batches += 1
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+
+        second = _worker(env, args)
+        _out, err = second.communicate(timeout=300)
+        assert second.returncode == 0, err
+        final_rows = list(rates.quotes())
+    finally:
+        with contextlib.suppress(Exception):
+            client.delete(name)
+        client.close()
+        rates.close()
+
+    with Pipeline.open(Settings(home=tmp_path / "dist")) as killed:
+        streamed = killed.query(OHLC).rows
     with Pipeline.open(Settings(home=tmp_path / "batch")) as batch:
         batch.rates.upsert(final_rows)
         batch.analyze()

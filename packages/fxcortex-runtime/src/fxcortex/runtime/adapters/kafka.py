@@ -123,6 +123,10 @@ class KafkaChangeFeed:
             raise ChangeFeedError(f"commit of {self.topic} offsets failed: {error}") from error
         self._polled.clear()
 
+    def assigned(self) -> int:
+        """How many partitions the group gives this consumer now (0 before the first assignment)."""
+        return len(self._consumer.assignment())
+
     def pending(self) -> int:
         """Messages after the committed offsets of the assigned partitions (high watermarks)."""
         assigned = self._consumer.assignment()
