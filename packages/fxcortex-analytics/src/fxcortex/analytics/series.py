@@ -1,0 +1,304 @@
+"""Per-series analytics whose outputs are recomputed from the whole series, vectorised.
+
+Returns, volatility, moving averages, anomaly scores and gap reports all share one shape: each
+output row depends on the observations of a single series (source, base, quote, kind) and,
+possibly, on every earlier one (an EWMA never forgets). A revision or delete deep in the past can
+therefore change any later output, so the honest way to make streaming equal batch is to recompute
+from the series itself. `SeriesAnalyzer` does that and writes only what changed:
+
+1. The batch's images are grouped by series. Each series' state holds its observations (times in
+   µs and float64 rates), the outputs last written, and the position of the last change applied;
+   a change at or below that position was applied by an earlier delivery and is skipped.
+2. The surviving images are merged into the observations (the last image of a timestamp wins: an
+   update's after-image follows its before-image).
+3. The analytic computes its outputs for the whole series in numpy (`SeriesFormula.compute`):
+   output times plus a float64 matrix, one column per declared output, NaN where a value is
+   undefined. A row exists where the first column is defined.
+4. The new outputs are compared with the stored ones: rows that appear or whose values changed are
+   written, rows that disappear are written as deleted, all with the newest position applied to the
+   series as their version (so a rewrite always supersedes the row it replaces).
+
+Because outputs are a pure function of the final observations, a batch replayed after a crash
+(written, state not committed) writes the same rows with the same versions, and any batch split
+ends in the same tables as one computation over the final set.
+
+Cost: one pass over the series per batch that touches it — microseconds per thousand daily fixes,
+milliseconds per million ticks. The state is 16 bytes per observation plus 8 per output value.
+"""
+
+from __future__ import annotations
+
+import struct
+from abc import ABC, abstractmethod
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+
+import attrs
+import numpy as np
+import numpy.typing as npt
+
+from fxcortex.analytics.buckets import from_micros
+from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite
+from fxcortex.core.batch import Series
+from fxcortex.core.batch import images as change_images
+
+Micros = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+
+SERIES_COLUMNS = (
+    Column(name="source", type="LowCardinality(String)", description="source name"),
+    Column(name="base", type="LowCardinality(String)", description="base currency"),
+    Column(name="quote", type="LowCardinality(String)", description="quote currency"),
+    Column(name="kind", type="LowCardinality(String)", description="mid, bid, ask, buy, sell"),
+)
+"""The columns naming a series: every per-series table starts with them."""
+
+OBSERVED_AT = Column(
+    name="observed_at", type="DateTime64(6, 'UTC')", description="the observation's instant"
+)
+_HEADER = struct.Struct("<qqqq")  # last position, observations, output rows, output columns
+
+
+@attrs.define
+class SeriesState:
+    """One series as the analytic last saw it: observations, written outputs, last position."""
+
+    last_position: int
+    times: Micros
+    rates: Floats
+    output_times: Micros
+    outputs: Floats  # shape (rows, columns)
+
+    @classmethod
+    def empty(cls, columns: int) -> SeriesState:
+        """A series with nothing observed and nothing written."""
+        return cls(
+            -1,
+            np.empty(0, np.int64),
+            np.empty(0, np.float64),
+            np.empty(0, np.int64),
+            np.empty((0, columns), np.float64),
+        )
+
+    def encode(self) -> bytes:
+        """Raw little-endian arrays behind a fixed header: no per-value encoding cost."""
+        rows, columns = self.outputs.shape
+        return b"".join(
+            (
+                _HEADER.pack(self.last_position, len(self.times), rows, columns),
+                self.times.astype("<i8").tobytes(),
+                self.rates.astype("<f8").tobytes(),
+                self.output_times.astype("<i8").tobytes(),
+                self.outputs.astype("<f8").tobytes(),
+            )
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> SeriesState:
+        """The inverse of `encode` (arrays are copies, so they can be modified)."""
+        last_position, count, rows, columns = _HEADER.unpack_from(raw)
+        offset = _HEADER.size
+        arrays = []
+        for dtype, size in (("<i8", count), ("<f8", count), ("<i8", rows), ("<f8", rows * columns)):
+            arrays.append(np.frombuffer(raw, dtype=dtype, count=size, offset=offset).copy())
+            offset += 8 * size
+        times, rates, output_times, outputs = arrays
+        return cls(
+            last_position,
+            times.astype(np.int64),
+            rates.astype(np.float64),
+            output_times.astype(np.int64),
+            outputs.astype(np.float64).reshape(rows, columns),
+        )
+
+
+class SeriesFormula(ABC):
+    """What a per-series analytic computes: output times and values from a whole series."""
+
+    @abstractmethod
+    def compute(
+        self, times: Micros, rates: Floats, interval: timedelta | None
+    ) -> tuple[Micros, Floats]:
+        """Outputs for a series sorted by time: (output times, matrix rows x declared outputs).
+
+        ``interval`` is the source's declared observation interval (None when the source is not
+        installed). Undefined values are NaN; a row whose first value is NaN is not written.
+        Must be a pure function of its arguments.
+        """
+
+
+@attrs.frozen
+class SeriesAnalyzer:
+    """An `Analyzer` that keeps each series whole and writes the outputs a batch changed.
+
+    ``outputs`` names the table's value columns in the order of the formula's matrix; the table
+    is keyed by the series columns and ``time_column``.
+    """
+
+    name: str
+    description: str
+    table: TableSpec
+    formula: SeriesFormula
+    outputs: tuple[str, ...]
+    time_column: str = "observed_at"
+
+    @property
+    def tables(self) -> Sequence[TableSpec]:
+        """The one table this analytic writes."""
+        return (self.table,)
+
+    def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
+        """Apply a batch and return the rows it adds, changes or withdraws."""
+        grouped: dict[Series, list[tuple[int, str | None, int]]] = defaultdict(list)
+        for series, micros, rate, position in change_images(changes):
+            grouped[series].append((micros, rate, position))
+        if not grouped:
+            return []
+
+        keys = {"|".join(series): series for series in grouped}
+        stored = context.state.get_many(keys)
+        write = _Rows(self.table, self.outputs, self.time_column)
+        intervals: dict[str, timedelta | None] = {}
+        for key, series in keys.items():
+            state = (
+                SeriesState.decode(stored[key])
+                if key in stored
+                else SeriesState.empty(len(self.outputs))
+            )
+            applied = _apply(state, grouped[series])
+            if applied is None:
+                continue  # every change was applied by an earlier delivery
+            source = series[0]
+            if source not in intervals:
+                intervals[source] = context.observation_interval(source)
+            output_times, outputs = self.formula.compute(
+                state.times, state.rates, intervals[source]
+            )
+            write.diff(series, state.output_times, state.outputs, output_times, outputs, applied)
+            state.output_times, state.outputs = output_times, outputs
+            state.last_position = applied
+            context.state.put(key, state.encode())
+        return [write.table_write()] if len(write) else []
+
+
+def _apply(state: SeriesState, entries: list[tuple[int, str | None, int]]) -> int | None:
+    """Merge the images newer than the state into it; the newest position applied, or None."""
+    fresh = [entry for entry in entries if entry[2] > state.last_position]
+    if not fresh:
+        return None
+    times = np.fromiter((e[0] for e in fresh), dtype=np.int64, count=len(fresh))
+    # The last image of each timestamp decides it: find it by uniquing the reversed order.
+    unique, first_from_end = np.unique(times[::-1], return_index=True)
+    last = len(fresh) - 1 - first_from_end
+    final_rates = [fresh[i][1] for i in last.tolist()]
+    setting = np.fromiter((r is not None for r in final_rates), dtype=bool, count=len(unique))
+    values = np.array([r for r in final_rates if r is not None], dtype=np.float64)
+
+    keep = ~np.isin(state.times, unique, assume_unique=True)
+    times_kept, rates_kept = state.times[keep], state.rates[keep]
+    merged_times = np.concatenate((times_kept, unique[setting]))
+    merged_rates = np.concatenate((rates_kept, values))
+    order = np.argsort(merged_times, kind="stable")
+    state.times, state.rates = merged_times[order], merged_rates[order]
+    return max(entry[2] for entry in fresh)
+
+
+@attrs.define
+class _Rows:
+    """The rows one batch writes to a per-series table, built column by column."""
+
+    spec: TableSpec
+    outputs: tuple[str, ...]
+    time_column: str
+    series: list[tuple[Series, int]] = attrs.Factory(list)  # (series, rows) runs
+    times: list[Micros] = attrs.Factory(list)
+    values: list[Floats] = attrs.Factory(list)
+    versions: list[int] = attrs.Factory(list)
+    deleted: list[Sequence[bool]] = attrs.Factory(list)
+
+    def __len__(self) -> int:
+        return len(self.versions)
+
+    def diff(
+        self,
+        series: Series,
+        old_times: Micros,
+        old: Floats,
+        new_times: Micros,
+        new: Floats,
+        version: int,
+    ) -> None:
+        """Queue the rows that differ between the stored and the new outputs of one series."""
+        old_valid = ~np.isnan(old[:, 0]) if len(old) else np.zeros(0, bool)
+        new_valid = ~np.isnan(new[:, 0]) if len(new) else np.zeros(0, bool)
+        old_times, old = old_times[old_valid], old[old_valid]
+        new_times, new = new_times[new_valid], new[new_valid]
+
+        # Each new row against the stored row with the same time, if any.
+        where = np.searchsorted(old_times, new_times)
+        clipped = np.minimum(where, max(len(old_times) - 1, 0))
+        present = (
+            (where < len(old_times)) & (old_times[clipped] == new_times)
+            if len(old_times)
+            else np.zeros(len(new_times), bool)
+        )
+        same = np.zeros(len(new_times), bool)
+        if present.any():
+            before = old[clipped[present]]
+            after = new[present]
+            equal = (before == after) | (np.isnan(before) & np.isnan(after))
+            same[present] = equal.all(axis=1)
+        changed = ~same
+        gone = ~np.isin(old_times, new_times, assume_unique=True)
+
+        written_times = np.concatenate((new_times[changed], old_times[gone]))
+        written = np.concatenate((new[changed], old[gone]))
+        count = len(written_times)
+        if not count:
+            return
+        self.series.append((series, count))
+        self.times.append(written_times)
+        self.values.append(written)
+        self.versions.extend([version] * count)
+        self.deleted.append([False] * int(changed.sum()) + [True] * int(gone.sum()))
+
+    def table_write(self) -> TableWrite:
+        """All queued rows as one column-oriented write."""
+        columns: dict[str, list[object]] = {}
+        for index, field in enumerate(("source", "base", "quote", "kind")):
+            columns[field] = [s[index] for s, count in self.series for _ in range(count)]
+        times = np.concatenate(self.times)
+        columns[self.time_column] = [from_micros(t) for t in times.tolist()]
+        matrix = np.concatenate(self.values)
+        for index, output in enumerate(self.outputs):
+            column = matrix[:, index]
+            values: list[object] = column.tolist()
+            if np.isnan(column).any():
+                values = [None if v != v else v for v in values]  # NaN is "no value"
+            columns[output] = values
+        ordered = {name: columns[name] for name in self.spec.column_names}
+        flags = [flag for run in self.deleted for flag in run]
+        return TableWrite(
+            table=self.spec.name, columns=ordered, versions=self.versions, deleted=flags
+        )
+
+
+def series_table(
+    name: str, description: str, outputs: Sequence[Column], time_column: Column = OBSERVED_AT
+) -> TableSpec:
+    """A per-series table: the series columns, the time column, then the outputs."""
+    return TableSpec(
+        name=name,
+        description=description,
+        columns=(*SERIES_COLUMNS, time_column, *outputs),
+        key=("source", "base", "quote", "kind", time_column.name),
+    )
+
+
+def float_column(name: str, description: str) -> Column:
+    """A nullable Float64 output column (None where the value is undefined)."""
+    return Column(name=name, type="Nullable(Float64)", description=description)
+
+
+RegisterAnalyzer = Callable[[SeriesAnalyzer], None]
