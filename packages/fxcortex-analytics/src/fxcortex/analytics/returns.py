@@ -31,7 +31,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 from scipy.signal import lfilter  # type: ignore[import-untyped]  # scipy ships no stubs
 
 from fxcortex.analytics.series import (
@@ -84,12 +83,20 @@ def log_returns(rates: Floats) -> Floats:
 
 
 def rolling_stdev(values: Floats, window: int) -> Floats:
-    """Sample stdev of each full window ending at each position; NaN before the first."""
+    """Sample stdev of each full window ending at each position; NaN before the first.
+
+    From running sums of the values and of their squares: O(n) whatever the window, and causal
+    (a window's result depends on the values up to its end only, as the series framework needs).
+    Returns have a mean far below their spread, so the subtraction loses nothing material.
+    """
     out = np.full(len(values), np.nan)
     if len(values) >= window:
-        # Each window on its own (not a running sum): a value depends on its window alone, so a
-        # recomputation gives the same bits whatever came before.
-        out[window - 1 :] = sliding_window_view(values, window).std(axis=1, ddof=1)
+        sums = np.concatenate(([0.0], np.cumsum(values)))
+        squares = np.concatenate(([0.0], np.cumsum(values * values)))
+        total = sums[window:] - sums[:-window]
+        total_squares = squares[window:] - squares[:-window]
+        variance = (total_squares - total * total / window) / (window - 1)
+        out[window - 1 :] = np.sqrt(np.maximum(variance, 0.0))
     return out
 
 

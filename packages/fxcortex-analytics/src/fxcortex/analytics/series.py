@@ -14,9 +14,10 @@ from the series itself. `SeriesAnalyzer` does that and writes only what changed:
 3. The analytic computes its outputs for the whole series in numpy (`SeriesFormula.compute`):
    output times plus a float64 matrix, one column per declared output, NaN where a value is
    undefined. A row exists where the first column is defined.
-4. The new outputs are compared with the stored ones: rows that appear or whose values changed are
-   written, rows that disappear are written as deleted, all with the newest position applied to the
-   series as their version (so a rewrite always supersedes the row it replaces).
+4. The new outputs after the last observation the batch left untouched (earlier ones cannot
+   change: formulas are causal) are compared with the stored ones: rows that appear or whose
+   values changed are written, rows that disappear are written as deleted, all with the newest
+   position applied to the series as their version (so a rewrite supersedes the row it replaces).
 
 Because outputs are a pure function of the final observations, a batch replayed after a crash
 (written, state not committed) writes the same rows with the same versions, and any batch split
@@ -28,17 +29,18 @@ milliseconds per million ticks. The state is 16 bytes per observation plus 8 per
 
 from __future__ import annotations
 
+import operator
 import struct
 from abc import ABC, abstractmethod
-from collections import defaultdict
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from itertools import repeat
+from typing import Any
 
 import attrs
 import numpy as np
 import numpy.typing as npt
 
-from fxcortex.analytics.buckets import from_micros
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite
 from fxcortex.core.batch import Series
 from fxcortex.core.batch import images as change_images
@@ -124,7 +126,12 @@ class SeriesFormula(ABC):
 
         ``interval`` is the source's declared observation interval (None when the source is not
         installed). Undefined values are NaN; a row whose first value is NaN is not written.
-        Must be a pure function of its arguments.
+
+        Contract: a pure function of its arguments, and *causal*: the outputs at or before any
+        observation time ``b`` depend only on the observations at or before ``b``, bit for bit
+        (sequential numpy operations such as ``cumsum`` or a recursive filter are; anything that
+        looks at the whole series, such as its mean, is not). The framework relies on it to
+        compare only the outputs after the last observation a batch left untouched.
         """
 
 
@@ -150,9 +157,7 @@ class SeriesAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows it adds, changes or withdraws."""
-        grouped: dict[Series, list[tuple[int, str | None, int]]] = defaultdict(list)
-        for series, micros, rate, position in change_images(changes):
-            grouped[series].append((micros, rate, position))
+        grouped = grouped_images(changes)
         if not grouped:
             return []
 
@@ -169,39 +174,98 @@ class SeriesAnalyzer:
             applied = _apply(state, grouped[series])
             if applied is None:
                 continue  # every change was applied by an earlier delivery
+            position, settled = applied
             source = series[0]
             if source not in intervals:
                 intervals[source] = context.observation_interval(source)
             output_times, outputs = self.formula.compute(
                 state.times, state.rates, intervals[source]
             )
-            write.diff(series, state.output_times, state.outputs, output_times, outputs, applied)
+            write.diff(
+                series, state.output_times, state.outputs, output_times, outputs, position, settled
+            )
             state.output_times, state.outputs = output_times, outputs
-            state.last_position = applied
+            state.last_position = position
             context.state.put(key, state.encode())
         return [write.table_write()] if len(write) else []
 
 
-def _apply(state: SeriesState, entries: list[tuple[int, str | None, int]]) -> int | None:
-    """Merge the images newer than the state into it; the newest position applied, or None."""
-    fresh = [entry for entry in entries if entry[2] > state.last_position]
-    if not fresh:
+SeriesImages = tuple[Micros, Floats, Micros]
+"""(observed_at µs, rate or NaN for a removal, position) of a series' images, in feed order."""
+
+
+def grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
+    """The batch's images per series as arrays (a removal is a NaN rate).
+
+    A batch of plain inserts from a feed (`ChangeRows`, the common case) is split column-wise
+    without building an object per change.
+    """
+    rows = getattr(changes, "rows", None)
+    if rows is not None and rows and all(row[3] is None for row in rows):
+        series_of = list(map(_AFTER_SERIES, rows))
+        times = np.fromiter(map(_AFTER_TIME, rows), dtype=np.int64, count=len(rows))
+        rates = np.fromiter(map(float, map(_AFTER_RATE, rows)), dtype=np.float64, count=len(rows))
+        positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=len(rows))
+    else:
+        images = change_images(changes)
+        series_of = [image[0] for image in images]
+        times = np.fromiter((i[1] for i in images), dtype=np.int64, count=len(images))
+        rates = np.fromiter(
+            (np.nan if i[2] is None else float(i[2]) for i in images),
+            dtype=np.float64,
+            count=len(images),
+        )
+        positions = np.fromiter((i[3] for i in images), dtype=np.int64, count=len(images))
+    index = {series: code for code, series in enumerate(dict.fromkeys(series_of))}
+    codes = np.fromiter(map(index.__getitem__, series_of), dtype=np.int64, count=len(series_of))
+    if len(index) == 1:
+        return {next(iter(index)): (times, rates, positions)}
+    order = np.argsort(codes, kind="stable")  # keeps feed order within a series
+    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1))
+    grouped = {}
+    for series, code in index.items():
+        members = order[bounds[code] : bounds[code + 1]]
+        grouped[series] = (times[members], rates[members], positions[members])
+    return grouped
+
+
+# Columns of a feed row (`fxcortex.core.batch.ROW_COLUMNS`), read at C speed.
+_POSITION = operator.itemgetter(0)
+_AFTER_SERIES = operator.itemgetter(9, 10, 11, 12)
+_AFTER_TIME = operator.itemgetter(13)
+_AFTER_RATE = operator.itemgetter(14)
+
+
+def _apply(state: SeriesState, images: SeriesImages) -> tuple[int, int] | None:
+    """Merge the images newer than the state into it.
+
+    Returns the newest position applied and the *settled* time: the latest observation before the
+    earliest one the batch touched (outputs at or before it cannot change), or None when every
+    image was applied by an earlier delivery.
+    """
+    all_times, all_rates, all_positions = images
+    fresh = all_positions > state.last_position
+    if not fresh.any():
         return None
-    times = np.fromiter((e[0] for e in fresh), dtype=np.int64, count=len(fresh))
+    times, rates = all_times[fresh], all_rates[fresh]
     # The last image of each timestamp decides it: find it by uniquing the reversed order.
     unique, first_from_end = np.unique(times[::-1], return_index=True)
-    last = len(fresh) - 1 - first_from_end
-    final_rates = [fresh[i][1] for i in last.tolist()]
-    setting = np.fromiter((r is not None for r in final_rates), dtype=bool, count=len(unique))
-    values = np.array([r for r in final_rates if r is not None], dtype=np.float64)
+    final = rates[len(times) - 1 - first_from_end]
+    setting = ~np.isnan(final)
+
+    earliest = int(unique[0])
+    before = int(np.searchsorted(state.times, earliest)) - 1
+    settled = int(state.times[before]) if before >= 0 else _NEVER
 
     keep = ~np.isin(state.times, unique, assume_unique=True)
-    times_kept, rates_kept = state.times[keep], state.rates[keep]
-    merged_times = np.concatenate((times_kept, unique[setting]))
-    merged_rates = np.concatenate((rates_kept, values))
+    merged_times = np.concatenate((state.times[keep], unique[setting]))
+    merged_rates = np.concatenate((state.rates[keep], final[setting]))
     order = np.argsort(merged_times, kind="stable")
     state.times, state.rates = merged_times[order], merged_rates[order]
-    return max(entry[2] for entry in fresh)
+    return int(all_positions[fresh].max()), settled
+
+
+_NEVER = np.iinfo(np.int64).min
 
 
 @attrs.define
@@ -228,48 +292,54 @@ class _Rows:
         new_times: Micros,
         new: Floats,
         version: int,
+        settled: int = _NEVER,
     ) -> None:
-        """Queue the rows that differ between the stored and the new outputs of one series."""
-        old_valid = ~np.isnan(old[:, 0]) if len(old) else np.zeros(0, bool)
-        new_valid = ~np.isnan(new[:, 0]) if len(new) else np.zeros(0, bool)
+        """Queue the rows that differ between the stored and the new outputs of one series.
+
+        Rows at or before ``settled`` are not compared: the formula contract says they cannot
+        have changed, and skipping them keeps an append to a long series cheap.
+        """
+        old_from = int(np.searchsorted(old_times, settled, side="right"))
+        new_from = int(np.searchsorted(new_times, settled, side="right"))
+        old_times, old = old_times[old_from:], old[old_from:]
+        new_times, new = new_times[new_from:], new[new_from:]
+        old_valid = ~np.isnan(old[:, 0])
+        new_valid = ~np.isnan(new[:, 0])
         old_times, old = old_times[old_valid], old[old_valid]
         new_times, new = new_times[new_valid], new[new_valid]
 
         # Each new row against the stored row with the same time, if any.
-        where = np.searchsorted(old_times, new_times)
-        clipped = np.minimum(where, max(len(old_times) - 1, 0))
-        present = (
-            (where < len(old_times)) & (old_times[clipped] == new_times)
-            if len(old_times)
-            else np.zeros(len(new_times), bool)
-        )
         same = np.zeros(len(new_times), bool)
-        if present.any():
-            before = old[clipped[present]]
-            after = new[present]
-            equal = (before == after) | (np.isnan(before) & np.isnan(after))
-            same[present] = equal.all(axis=1)
+        if len(old_times):
+            where = np.minimum(np.searchsorted(old_times, new_times), len(old_times) - 1)
+            present = old_times[where] == new_times
+            if present.any():
+                before = old[where[present]]
+                after = new[present]
+                equal = (before == after) | (np.isnan(before) & np.isnan(after))
+                same[present] = equal.all(axis=1)
         changed = ~same
         gone = ~np.isin(old_times, new_times, assume_unique=True)
 
-        written_times = np.concatenate((new_times[changed], old_times[gone]))
-        written = np.concatenate((new[changed], old[gone]))
-        count = len(written_times)
+        changed_count, gone_count = int(changed.sum()), int(gone.sum())
+        count = changed_count + gone_count
         if not count:
             return
         self.series.append((series, count))
-        self.times.append(written_times)
-        self.values.append(written)
+        self.times.append(np.concatenate((new_times[changed], old_times[gone])))
+        self.values.append(np.concatenate((new[changed], old[gone])))
         self.versions.extend([version] * count)
-        self.deleted.append([False] * int(changed.sum()) + [True] * int(gone.sum()))
+        self.deleted.append([False] * changed_count + [True] * gone_count)
 
     def table_write(self) -> TableWrite:
         """All queued rows as one column-oriented write."""
-        columns: dict[str, list[object]] = {}
+        columns: dict[str, list[Any]] = {}
         for index, field in enumerate(("source", "base", "quote", "kind")):
-            columns[field] = [s[index] for s, count in self.series for _ in range(count)]
-        times = np.concatenate(self.times)
-        columns[self.time_column] = [from_micros(t) for t in times.tolist()]
+            values_of: list[object] = []
+            for series, count in self.series:
+                values_of += [series[index]] * count
+            columns[field] = values_of
+        columns[self.time_column] = list(aware_datetimes(np.concatenate(self.times)))
         matrix = np.concatenate(self.values)
         for index, output in enumerate(self.outputs):
             column = matrix[:, index]
@@ -282,6 +352,19 @@ class _Rows:
         return TableWrite(
             table=self.spec.name, columns=ordered, versions=self.versions, deleted=flags
         )
+
+
+def aware_datetimes(micros: Micros) -> list[datetime]:
+    """UTC datetimes of µs timestamps, exactly, at C speed.
+
+    Whole seconds and microseconds go separately: ``fromtimestamp`` of an integer is exact, and
+    ``timedelta`` addition of the remainder is too (a float of µs since the epoch is not).
+    """
+    seconds, remainder = np.divmod(micros, 1_000_000)
+    moments = map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC))
+    # timedelta(days, seconds, microseconds): positional, so map can build them in C.
+    offsets = map(timedelta, repeat(0), repeat(0), remainder.tolist())
+    return list(map(operator.add, moments, offsets))
 
 
 def series_table(
