@@ -233,3 +233,25 @@ def test_one_timestamp_and_an_array_of_them_fall_in_the_same_bucket(
     assert start == int(bucket_starts(resolution, np.array([micros], dtype=np.int64))[0])
     assert start <= micros < bucket_end(resolution, start)
     assert from_micros(start) == naive_bucket(resolution.value, from_micros(micros))
+
+
+@given(
+    seconds=st.lists(st.integers(0, 3 * 86_400), min_size=1, max_size=300, unique=True),
+    data=st.data(),
+    resolution=st.sampled_from(list(Resolution)),
+)
+def test_bars_of_many_observations_equal_bars_of_few(
+    seconds: list[int], data: st.DataObject, resolution: Resolution
+) -> None:
+    # Partitions of more than a few observations take the vectorised path, smaller ones plain
+    # Python: both must find the same bars.
+    from fxcortex.analytics.ohlc import _few_pieces, _pieces
+
+    start = 1_706_745_600_000_000  # 2024-02-01T00:00:00Z
+    times = np.array(sorted(start + s * 1_000_000 for s in seconds), dtype=np.int64)
+    rates = data.draw(st.lists(RATES, min_size=len(times), max_size=len(times), unique=True))
+    texts = [str(rate) for rate in rates]
+    floats = np.array(texts, dtype=np.float64)
+    vectorised = dict(_pieces(resolution, times, floats, texts))
+    plain = dict(_few_pieces(resolution, times.tolist(), floats.tolist(), texts))
+    assert vectorised == plain

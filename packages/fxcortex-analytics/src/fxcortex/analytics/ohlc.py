@@ -29,6 +29,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import attrs
 import numpy as np
@@ -114,6 +115,26 @@ def _state_key(series: Series, partition_start: int) -> str:
     return "|".join((*series, str(partition_start)))
 
 
+Piece = list[Any]
+"""The bar of the observations of one partition inside one bucket:
+[first µs, open, last µs, close, high as float, high, low as float, low, observations]."""
+
+
+def _piece_key(series: Series, resolution: Resolution, start: int) -> str:
+    return "|".join((*series, resolution.value, str(start)))
+
+
+def _is_fine(resolution: Resolution, partition: Resolution) -> bool:
+    """Whether a bucket of ``resolution`` is computed from the partitions it overlaps.
+
+    True when it overlaps one partition, or two at most (a week across a month end); buckets
+    over many partitions (days, weeks and months of hourly partitions) are combined from pieces.
+    """
+    if partition is Resolution.HOUR:
+        return resolution in (Resolution.MINUTE, Resolution.HOUR)
+    return True
+
+
 @attrs.frozen
 class OhlcAnalyzer:
     """Open/high/low/close bars (see the module docstring for the formulas)."""
@@ -123,7 +144,13 @@ class OhlcAnalyzer:
     tables: Sequence[TableSpec] = (TABLE,)
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
-        """Apply a batch and return the bars it changes (deleted rows for emptied buckets)."""
+        """Apply a batch and return the bars it changes (deleted rows for emptied buckets).
+
+        A bucket inside one partition is computed from the partition's observations. A bucket
+        spanning partitions (a month of hourly partitions, a week across a month end) is combined
+        from its *pieces*, the bar of each partition's share of it, kept in state beside the
+        partitions, so a batch reads only the partitions it changes.
+        """
         images: dict[Series, list[tuple[int, str | None, int]]] = defaultdict(list)
         for series, micros, rate, position in change_images(changes):
             images[series].append((micros, rate, position))
@@ -133,7 +160,6 @@ class OhlcAnalyzer:
 
         # Which buckets the batch touches, with the newest position touching each.
         touched: dict[Series, dict[tuple[Resolution, int], int]] = {}
-        partitions_needed: set[tuple[Series, int]] = set()
         partition_of_image: dict[Series, list[int]] = {}
         for series, entries in images.items():
             layout = layouts[series]
@@ -145,14 +171,19 @@ class OhlcAnalyzer:
                     bucket_starts(resolution, times), positions
                 ):
                     buckets[(resolution, start)] = position
-                    end = bucket_end(resolution, start)
-                    for partition in _partitions_overlapping(layout.partition, start, end):
-                        partitions_needed.add((series, partition))
-            own = partition_of_image[series] = bucket_starts(layout.partition, times).tolist()
-            partitions_needed.update((series, partition) for partition in set(own))
+            partition_of_image[series] = bucket_starts(layout.partition, times).tolist()
 
         state = context.state
-        keys = {_state_key(series, start): (series, start) for series, start in partitions_needed}
+        needed = {(series, p) for series, parts in partition_of_image.items() for p in parts}
+        for series, buckets in touched.items():
+            partition = layouts[series].partition
+            for resolution, bucket in buckets:
+                if _is_fine(resolution, partition) and resolution is Resolution.WEEK:
+                    end = bucket_end(resolution, bucket)
+                    needed.update(
+                        (series, p) for p in _partitions_overlapping(partition, bucket, end)
+                    )
+        keys = {_state_key(series, start): (series, start) for series, start in needed}
         stored = state.get_many(keys)
         partitions = {
             keys[key]: _Partition.decode(stored[key]) if key in stored else _Partition()
@@ -179,7 +210,66 @@ class OhlcAnalyzer:
         for where in changed:
             state.put(_state_key(*where), partitions[where].encode())
 
-        return [_bars(touched, layouts, partitions)]
+        rows = _Bars()
+        for series, buckets in touched.items():
+            layout = layouts[series]
+            own = {start: partitions[(series, start)] for s, start in partitions if s == series}
+            observed = {start: _observations(part) for start, part in own.items()}
+            coarse = [r for r in layout.resolutions if not _is_fine(r, layout.partition)]
+            # The pieces each changed partition now contributes to each coarse bucket.
+            fresh_pieces: dict[tuple[Resolution, int], dict[int, Piece | None]] = defaultdict(dict)
+            for start, (times, floats, texts) in observed.items():
+                if (series, start) not in changed:
+                    continue
+                end = bucket_end(layout.partition, start)
+                for resolution in coarse:
+                    bucket = bucket_start(resolution, start)
+                    while bucket < end:
+                        fresh_pieces[(resolution, bucket)][start] = None  # empty unless found
+                        bucket = bucket_end(resolution, bucket)
+                    for bucket, piece in _pieces(resolution, times, floats, texts):
+                        fresh_pieces[(resolution, bucket)][start] = piece
+            piece_keys = {
+                _piece_key(series, resolution, bucket): (resolution, bucket)
+                for resolution, bucket in {*fresh_pieces, *(b for b in buckets if b[0] in coarse)}
+            }
+            stored_pieces = state.get_many(piece_keys)
+            combined: dict[tuple[Resolution, int], Piece | None] = {}
+            for key, span in piece_keys.items():
+                pieces: dict[str, Piece] = (
+                    json.loads(stored_pieces[key]) if key in stored_pieces else {}
+                )
+                if span in fresh_pieces:
+                    for part_start, new_piece in fresh_pieces[span].items():
+                        if new_piece is None:
+                            pieces.pop(str(part_start), None)
+                        else:
+                            pieces[str(part_start)] = new_piece
+                    if pieces:
+                        state.put(key, json.dumps(pieces).encode())
+                    else:
+                        state.delete(key)
+                combined[span] = _combine(pieces.values())
+
+            # Fine buckets: every partition they overlap is loaded, and loaded partitions hold
+            # disjoint time ranges, so one pass over their observations in order finds them all.
+            fine_bars: dict[tuple[Resolution, int], Piece] = {}
+            if any(r not in coarse for r, _ in buckets):
+                ordered = [observed[start] for start in sorted(observed)]
+                times = np.concatenate([o[0] for o in ordered])
+                floats = np.concatenate([o[1] for o in ordered])
+                texts = [text for o in ordered for text in o[2]]
+                for resolution in layout.resolutions:
+                    if resolution not in coarse:
+                        for bucket, piece in _pieces(resolution, times, floats, texts):
+                            fine_bars[(resolution, bucket)] = piece
+            for (resolution, bucket), position in buckets.items():
+                if resolution in coarse:
+                    bar = combined.get((resolution, bucket))
+                else:
+                    bar = fine_bars.get((resolution, bucket))
+                rows.add(series, resolution, bucket, bar, position)
+        return [rows.table_write()]
 
 
 def _layouts(
@@ -209,57 +299,118 @@ def _partitions_overlapping(partition: Resolution, start: int, end: int) -> Iter
         current = bucket_end(partition, current)
 
 
-def _bars(
-    touched: dict[Series, dict[tuple[Resolution, int], int]],
-    layouts: dict[Series, _Layout],
-    partitions: dict[tuple[Series, int], _Partition],
-) -> TableWrite:
-    columns: dict[str, list[object]] = {name: [] for name in TABLE.column_names}
-    versions: list[int] = []
-    deleted: list[bool] = []
-    by_series: dict[Series, list[_Partition]] = defaultdict(list)
-    for (series, _), partition in partitions.items():
-        by_series[series].append(partition)
-
-    for series, buckets in touched.items():
-        times, floats, texts = _observations(by_series[series])
-        for resolution in layouts[series].resolutions:
-            wanted = {start: pos for (res, start), pos in buckets.items() if res is resolution}
-            found: set[int] = set()
-            if len(times):
-                starts = bucket_starts(resolution, times)
-                first = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]])
-                last = np.r_[first[1:], len(times)] - 1
-                by_value = np.lexsort((floats, starts))  # within each bucket, lowest rate first
-                for lo, hi in zip(first.tolist(), last.tolist(), strict=True):
-                    start = int(starts[lo])
-                    if start not in wanted:
-                        continue
-                    found.add(start)
-                    _append(
-                        columns,
-                        series,
-                        resolution,
-                        start,
-                        (texts[lo], texts[by_value[hi]], texts[by_value[lo]], texts[hi]),
-                        hi - lo + 1,
-                    )
-                    versions.append(wanted[start])
-                    deleted.append(False)
-            for start in wanted.keys() - found:
-                _append(columns, series, resolution, start, None, 0)
-                versions.append(wanted[start])
-                deleted.append(True)
-    return TableWrite(table=TABLE.name, columns=columns, versions=versions, deleted=deleted)
-
-
-def _observations(parts: list[_Partition]) -> tuple[Micros, np.ndarray, list[str]]:
-    """All observations of the loaded partitions: sorted times, float rates, exact rate texts."""
-    pairs = sorted(item for part in parts for item in part.rates.items())
-    times = np.fromiter((t for t, _ in pairs), dtype=np.int64, count=len(pairs))
-    texts = [rate for _, rate in pairs]
+def _observations(part: _Partition) -> tuple[Micros, np.ndarray, list[str]]:
+    """A partition's observations: sorted times, float rates, exact rate texts."""
+    times_list = sorted(part.rates)
+    times = np.array(times_list, dtype=np.int64)
+    texts = [part.rates[t] for t in times_list]
     floats = np.array(texts, dtype=np.float64) if texts else np.empty(0, dtype=np.float64)
     return times, floats, texts
+
+
+def _pieces(
+    resolution: Resolution, times: Micros, floats: np.ndarray, texts: list[str]
+) -> Iterable[tuple[int, Piece]]:
+    """(bucket start, bar) of every bucket of ``resolution`` holding some of these observations."""
+    if not len(times):
+        return
+    if len(times) <= _FEW:
+        yield from _few_pieces(resolution, times.tolist(), floats.tolist(), texts)
+        return
+    starts = bucket_starts(resolution, times)
+    first = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]])
+    last = np.r_[first[1:], len(times)] - 1
+    by_value = np.lexsort((floats, starts))  # within each bucket, lowest rate first
+    for lo, hi in zip(first.tolist(), last.tolist(), strict=True):
+        high, low = int(by_value[hi]), int(by_value[lo])
+        yield (
+            int(starts[lo]),
+            [
+                int(times[lo]),
+                texts[lo],
+                int(times[hi]),
+                texts[hi],
+                float(floats[high]),
+                texts[high],
+                float(floats[low]),
+                texts[low],
+                hi - lo + 1,
+            ],
+        )
+
+
+_FEW = 64
+"""Below this many observations plain Python beats numpy's per-call overhead (daily fixes)."""
+
+
+def _few_pieces(
+    resolution: Resolution, times: list[int], floats: list[float], texts: list[str]
+) -> Iterable[tuple[int, Piece]]:
+    """`_pieces` for a handful of sorted observations, without numpy."""
+    groups: dict[int, list[int]] = {}
+    for index, moment in enumerate(times):
+        groups.setdefault(bucket_start(resolution, moment), []).append(index)
+    for start, members in groups.items():
+        lo, hi = members[0], members[-1]
+        high = max(members, key=floats.__getitem__)
+        low = min(members, key=floats.__getitem__)
+        yield (
+            start,
+            [
+                times[lo],
+                texts[lo],
+                times[hi],
+                texts[hi],
+                floats[high],
+                texts[high],
+                floats[low],
+                texts[low],
+                len(members),
+            ],
+        )
+
+
+def _combine(pieces: Iterable[Piece]) -> Piece | None:
+    """One bar from the bars of disjoint parts of a bucket."""
+    bar: Piece | None = None
+    for piece in pieces:
+        if bar is None:
+            bar = list(piece)
+            continue
+        if piece[0] < bar[0]:
+            bar[0], bar[1] = piece[0], piece[1]
+        if piece[2] > bar[2]:
+            bar[2], bar[3] = piece[2], piece[3]
+        if piece[4] > bar[4]:
+            bar[4], bar[5] = piece[4], piece[5]
+        if piece[6] < bar[6]:
+            bar[6], bar[7] = piece[6], piece[7]
+        bar[8] += piece[8]
+    return bar
+
+
+@attrs.define
+class _Bars:
+    """The rows of one batch, column by column."""
+
+    columns: dict[str, list[object]] = attrs.Factory(
+        lambda: {name: [] for name in TABLE.column_names}
+    )
+    versions: list[int] = attrs.Factory(list)
+    deleted: list[bool] = attrs.Factory(list)
+
+    def add(
+        self, series: Series, resolution: Resolution, start: int, bar: Piece | None, version: int
+    ) -> None:
+        prices = (bar[1], bar[5], bar[7], bar[3]) if bar is not None else None
+        _append(self.columns, series, resolution, start, prices, bar[8] if bar else 0)
+        self.versions.append(version)
+        self.deleted.append(bar is None)
+
+    def table_write(self) -> TableWrite:
+        return TableWrite(
+            table=TABLE.name, columns=self.columns, versions=self.versions, deleted=self.deleted
+        )
 
 
 def _append(
