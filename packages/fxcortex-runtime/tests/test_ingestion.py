@@ -153,6 +153,7 @@ class ScriptedSource:
     currencies: tuple[str, ...] = ()
     history_since: date | None = date(2024, 1, 1)
     observation_interval: timedelta = timedelta(days=1)
+    max_window_days: int | None = None  # optional: None means the runtime's default chunk
     quotes: list[Quote] = attrs.Factory(list)
     fail_on: date | None = None
     windows: list[FetchWindow] = attrs.Factory(list)
@@ -261,6 +262,25 @@ def test_a_backfill_resumes_after_the_last_chunk_it_finished(
         "scripted", date(2024, 1, 1), date(2024, 1, 20), chunk_days=10, restart=True
     )
     assert restarted.status == "finished" and restarted.loaded.unchanged == 20
+
+
+def test_a_backfill_takes_the_window_the_source_declares_per_chunk(
+    ingestor: Ingestor, source: ScriptedSource
+) -> None:
+    source.max_window_days = 7
+    outcome = ingestor.backfill("scripted", date(2024, 1, 1), date(2024, 1, 20))
+    assert outcome.status == "finished"
+    assert [(w.since, w.until) for w in source.windows] == [
+        (date(2024, 1, 1), date(2024, 1, 7)),
+        (date(2024, 1, 8), date(2024, 1, 14)),
+        (date(2024, 1, 15), date(2024, 1, 20)),
+    ]
+
+
+def test_nbp_declares_its_93_day_query_limit_as_its_backfill_window() -> None:
+    from fxcortex.sources.nbp import NbpSource
+
+    assert NbpSource.of("A").max_window_days == 93
 
 
 def test_a_backfill_before_the_sources_history_starts_where_it_starts(

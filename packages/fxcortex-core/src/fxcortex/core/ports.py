@@ -55,6 +55,12 @@ class Source(Protocol):
     (one day for a daily fix, a second or less for ticks) — analytics use it to pick resolutions
     and annualise. A source needing optional packages may also carry ``extra``
     (`fxcortex.core.extras.Extra`).
+
+    Optional: ``max_window_days`` (int), the most days one fetch may cover, when the publisher
+    limits a request's range (NBP: 93). ``fxcortex backfill`` then loads history in windows of that
+    size, one transaction and one ledger entry each, so an interrupted backfill resumes after the
+    last finished window; without it a backfill takes a year per window (the source still splits
+    a window into as many requests as its publisher needs).
     """
 
     name: str

@@ -151,6 +151,8 @@ class NbpSource:
     currencies: tuple[str, ...] = TABLE_SPECS["A"].currencies
     history_since: date | None = FIRST_DAY
     observation_interval: timedelta = timedelta(days=1)
+    max_window_days: int = MAX_DAYS
+    """NBP answers at most 93 days per query: a backfill loads one query per transaction."""
 
     @classmethod
     def of(cls, table: str) -> NbpSource:
