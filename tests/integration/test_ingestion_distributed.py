@@ -211,13 +211,15 @@ def test_bootstrap_is_idempotent_and_prepares_the_table_for_debezium(
     assert bootstrap(settings) == []  # the fixture bootstrapped once already
     with psycopg.connect(settings.database.conninfo) as connection:
         assert migrate(connection) == []
-    assert sql("SELECT version FROM fxcortex.schema_migrations") == [(1,)]
+    assert sql("SELECT version FROM fxcortex.schema_migrations ORDER BY version") == [(1,), (2,)]
     assert sql("SELECT relreplident FROM pg_class WHERE oid = 'fxcortex.rates'::regclass") == [
         ("f",)
     ]
     assert sql(
-        "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s", PUBLICATION
-    ) == [("fxcortex", "rates")]
+        "SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = %s"
+        " ORDER BY tablename",
+        PUBLICATION,
+    ) == [("fxcortex", "debezium_heartbeat"), ("fxcortex", "rates")]
     types = dict(
         sql(
             "SELECT column_name, data_type FROM information_schema.columns"

@@ -23,6 +23,11 @@ RATES_TABLE = "fxcortex.rates"
 RATES_TOPIC = f"{TOPIC_PREFIX}.{RATES_TABLE}"
 """Debezium names a table's topic ``<topic.prefix>.<schema>.<table>``."""
 HEARTBEAT_TOPIC = f"__debezium-heartbeat.{TOPIC_PREFIX}"
+HEARTBEAT_TABLE = "fxcortex.debezium_heartbeat"
+HEARTBEAT_QUERY = f"UPDATE {HEARTBEAT_TABLE} SET beat_at = now() WHERE id = 1"
+"""Run by the connector every heartbeat: a change it captures even when the rates are idle, so
+it always has a recent position to confirm and the replication slot does not hold back the WAL
+that other tables write. Its events go to the heartbeat table's own topic, never the rates'."""
 JSON_CONVERTER = "org.apache.kafka.connect.json.JsonConverter"
 
 
@@ -57,13 +62,14 @@ def connector_config(
             "database.password": db.password,
             "database.dbname": db.name,
             "topic.prefix": topic_prefix,
-            "table.include.list": RATES_TABLE,
+            "table.include.list": f"{RATES_TABLE},{HEARTBEAT_TABLE}",
             "publication.name": slot,
             "publication.autocreate.mode": "filtered",
             "slot.name": slot,
             "message.key.columns": f"{RATES_TABLE}:base,quote",
             "decimal.handling.mode": "string",
             "heartbeat.interval.ms": str(heartbeat_ms),
+            "heartbeat.action.query": HEARTBEAT_QUERY,
             "tombstones.on.delete": "true",
             "key.converter": JSON_CONVERTER,
             "key.converter.schemas.enable": flag,

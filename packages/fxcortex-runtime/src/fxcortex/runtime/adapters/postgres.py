@@ -48,6 +48,8 @@ from fxcortex.runtime.ledger import BackfillRecord, RunRecord, Trigger, run_reco
 log = logging.getLogger(__name__)
 
 SCHEMA = "fxcortex"
+HEARTBEAT_TABLE = "debezium_heartbeat"
+"""One row Debezium's ``heartbeat.action.query`` updates (see `fxcortex.runtime.connector`)."""
 PUBLICATION = "fxcortex_rates"
 """The publication Debezium's PostgreSQL connector reads (``publication.name``)."""
 
@@ -117,6 +119,21 @@ MIGRATIONS: tuple[Migration, ...] = (
                 CONSTRAINT backfills_request UNIQUE (source, since, until, options)
             )""",
             f"CREATE PUBLICATION {PUBLICATION} FOR TABLE {SCHEMA}.rates",
+        ),
+    ),
+    Migration(
+        2,
+        "the Debezium heartbeat table, in the publication",
+        (
+            # Debezium's heartbeat.action.query updates this row: when the rates are idle and
+            # other tables fill the WAL, the change gives the connector a position to confirm,
+            # so the replication slot moves on and PostgreSQL can recycle the WAL behind it.
+            f"""CREATE TABLE {SCHEMA}.{HEARTBEAT_TABLE} (
+                id      smallint    PRIMARY KEY CHECK (id = 1),
+                beat_at timestamptz NOT NULL DEFAULT now()
+            )""",
+            f"INSERT INTO {SCHEMA}.{HEARTBEAT_TABLE} (id) VALUES (1)",
+            f"ALTER PUBLICATION {PUBLICATION} ADD TABLE {SCHEMA}.{HEARTBEAT_TABLE}",
         ),
     ),
 )
