@@ -134,6 +134,19 @@ class SeriesFormula(ABC):
         compare only the outputs after the last observation a batch left untouched.
         """
 
+    def compute_since(
+        self, times: Micros, rates: Floats, interval: timedelta | None, settled: int
+    ) -> tuple[Micros, Floats]:
+        """The outputs at times after ``settled`` only (the others cannot have changed).
+
+        The default computes everything and drops the settled part; a formula whose outputs
+        look back a bounded number of observations overrides it to compute just the tail, which
+        keeps appending to a long series cheap. It must give the same bits as `compute`.
+        """
+        output_times, outputs = self.compute(times, rates, interval)
+        cut = int(np.searchsorted(output_times, settled, side="right"))
+        return output_times[cut:], outputs[cut:]
+
 
 @attrs.frozen
 class SeriesAnalyzer:
@@ -178,13 +191,15 @@ class SeriesAnalyzer:
             source = series[0]
             if source not in intervals:
                 intervals[source] = context.observation_interval(source)
-            output_times, outputs = self.formula.compute(
-                state.times, state.rates, intervals[source]
+            tail_times, tail = self.formula.compute_since(
+                state.times, state.rates, intervals[source], settled
             )
             write.diff(
-                series, state.output_times, state.outputs, output_times, outputs, position, settled
+                series, state.output_times, state.outputs, tail_times, tail, position, settled
             )
-            state.output_times, state.outputs = output_times, outputs
+            kept = int(np.searchsorted(state.output_times, settled, side="right"))
+            state.output_times = np.concatenate((state.output_times[:kept], tail_times))
+            state.outputs = np.concatenate((state.outputs[:kept], tail))
             state.last_position = position
             context.state.put(key, state.encode())
         return [write.table_write()] if len(write) else []
