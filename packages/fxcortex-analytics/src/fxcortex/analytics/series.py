@@ -33,8 +33,7 @@ import operator
 import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
-from itertools import repeat
+from datetime import timedelta
 from typing import Any
 
 import attrs
@@ -348,38 +347,22 @@ class _Rows:
 
     def table_write(self) -> TableWrite:
         """All queued rows as one column-oriented write."""
-        columns: dict[str, list[Any]] = {}
+        columns: dict[str, Any] = {}
         for index, field in enumerate(("source", "base", "quote", "kind")):
             values_of: list[object] = []
             for series, count in self.series:
                 values_of += [series[index]] * count
             columns[field] = values_of
-        columns[self.time_column] = list(aware_datetimes(np.concatenate(self.times)))
+        # numpy columns go to the store without per-row objects: times as µs, NaN as NULL
+        columns[self.time_column] = np.concatenate(self.times)
         matrix = np.concatenate(self.values)
         for index, output in enumerate(self.outputs):
-            column = matrix[:, index]
-            values: list[object] = column.tolist()
-            if np.isnan(column).any():
-                values = [None if v != v else v for v in values]  # NaN is "no value"
-            columns[output] = values
+            columns[output] = np.ascontiguousarray(matrix[:, index])
         ordered = {name: columns[name] for name in self.spec.column_names}
         flags = [flag for run in self.deleted for flag in run]
         return TableWrite(
             table=self.spec.name, columns=ordered, versions=self.versions, deleted=flags
         )
-
-
-def aware_datetimes(micros: Micros) -> list[datetime]:
-    """UTC datetimes of µs timestamps, exactly, at C speed.
-
-    Whole seconds and microseconds go separately: ``fromtimestamp`` of an integer is exact, and
-    ``timedelta`` addition of the remainder is too (a float of µs since the epoch is not).
-    """
-    seconds, remainder = np.divmod(micros, 1_000_000)
-    moments = map(datetime.fromtimestamp, seconds.tolist(), repeat(UTC))
-    # timedelta(days, seconds, microseconds): positional, so map can build them in C.
-    offsets = map(timedelta, repeat(0), repeat(0), remainder.tolist())
-    return list(map(operator.add, moments, offsets))
 
 
 def series_table(

@@ -74,14 +74,17 @@ class TableSpec:
 class TableWrite:
     """Rows for one table, column-oriented so stores can insert them in bulk.
 
-    ``columns`` maps every declared column to a list of equal length; ``versions`` gives each row's
+    ``columns`` maps every declared column to a list of equal length, or to a one-dimensional
+    numpy array (analytics computed in numpy hand them over without building a Python object per
+    row): a float array marks a missing value with NaN, and a ``DateTime64`` column given as an
+    integer array holds µs since the epoch. ``versions`` gives each row's
     version (the feed position of the newest change it reflects) and ``deleted`` marks rows whose
     key
     no longer has any inputs. The values of a deleted row other than its key are ignored.
     """
 
     table: str
-    columns: dict[str, list[Any]]
+    columns: dict[str, Any]
     versions: list[int]
     deleted: list[bool]
 
@@ -112,7 +115,7 @@ class TableWrite:
             if write.table not in merged:
                 merged[write.table] = TableWrite(
                     table=write.table,
-                    columns={name: list(values) for name, values in write.columns.items()},
+                    columns={name: _listed(values) for name, values in write.columns.items()},
                     versions=list(write.versions),
                     deleted=list(write.deleted),
                 )
@@ -124,7 +127,13 @@ class TableWrite:
                     f"{sorted(write.columns)}"
                 )
             for name, values in write.columns.items():
-                target.columns[name].extend(values)
+                target.columns[name].extend(_listed(values))
             target.versions.extend(write.versions)
             target.deleted.extend(write.deleted)
         return list(merged.values())
+
+
+def _listed(values: Any) -> list[Any]:
+    """A column as a new list (a numpy array's plain values, NaN kept as NaN)."""
+    tolist = getattr(values, "tolist", None)
+    return list(tolist()) if tolist is not None else list(values)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pytest
 
+from fxcortex.core.batch import from_micros
 from fxcortex.core.models import ChangeOp, Pair, Quote, QuoteKind, RateChange, to_utc
 from fxcortex.core.plugins import PluginManager, Registry, make_plugin_manager
 from fxcortex.core.ports import Analyzer
@@ -102,8 +103,12 @@ class AnalyzerHarness:
             write.check_against(specs[write.table])
             table = self.versions.setdefault(write.table, {})
             key_columns = specs[write.table].key
+            types = {column.name: column.type for column in specs[write.table].columns}
             for i, version in enumerate(write.versions):
-                row = {name: values[i] for name, values in write.columns.items()}
+                row = {
+                    name: _plain_value(values[i], types[name])
+                    for name, values in write.columns.items()
+                }
                 key = tuple(row[name] for name in key_columns)
                 current = table.get(key)
                 if current is None or version >= current[0]:
@@ -119,6 +124,18 @@ class AnalyzerHarness:
             for key, (_, deleted, row) in self.versions.get(table, {}).items()
             if not deleted
         }
+
+
+def _plain_value(value: Any, column_type: str) -> Any:
+    """A value as a store returns it: numpy scalars as Python ones, NaN as None, µs as times."""
+    item = getattr(value, "item", None)
+    if item is not None:
+        value = item()
+    if isinstance(value, float) and value != value:
+        return None
+    if column_type.startswith("DateTime64") and isinstance(value, int):
+        return from_micros(value)
+    return value
 
 
 @pytest.fixture
