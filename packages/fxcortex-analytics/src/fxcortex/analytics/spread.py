@@ -1,0 +1,212 @@
+"""Cross-source spread: the premium of one source's rate over another's, per pair and UTC day.
+
+The case users in Iran care about most: the free-market rial (Bonbast, TGJU) against an official
+rate (NBP's table B, a central bank's fix), and for everyone else EUR/USD from the ECB against the
+Fed's H.10 and Norges Bank.
+
+For every pair, day and two *quoters* (a source and the kind it publishes: ``bonbast``/``sell``,
+``nbp-b``/``mid``) that both quote the pair that day::
+
+    premium    = rate_a / rate_b − 1             (0.05: a is 5 % above b)
+    premium_bp = 10,000 · premium
+
+- A pair is taken in one canonical orientation whichever way a source publishes it: the base is
+  the currency earlier in the market's order EUR, GBP, AUD, NZD, USD, CAD, CHF, JPY (then
+  alphabetical), so IRR/USD quotes become USD/IRR ones (rate inverted, kind kept as published).
+- A quoter with several observations in a day counts with its last one (the day's close).
+- ``a`` and ``b`` are ordered by (source, kind), so each two quoters give one row a day.
+
+State is kept per (canonical pair, day) cell: its observations, the quoter pairs it last wrote and
+the position of the last change applied. A revision or delete recomputes the cell, rewriting or
+withdrawing its rows, and a re-delivered batch changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from decimal import Context, Decimal
+from itertools import combinations
+from typing import Any
+
+import attrs
+
+from fxcortex.analytics.buckets import DAY_US, from_micros
+from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
+from fxcortex.core.batch import images as change_images
+
+NAME = "spread"
+PRICE = "Decimal(38, 18)"
+MARKET_ORDER = ("EUR", "GBP", "AUD", "NZD", "USD", "CAD", "CHF", "JPY")
+_RANK = {code: rank for rank, code in enumerate(MARKET_ORDER)}
+_DIVISION = Context(prec=40)
+_SCALE = Decimal("1e-18")  # the table's Decimal(38, 18)
+
+TABLE = TableSpec(
+    name=NAME,
+    description="Premium of one source's rate over another's for the same pair and UTC day.",
+    columns=(
+        Column(name="base", type="LowCardinality(String)", description="canonical base"),
+        Column(name="quote", type="LowCardinality(String)", description="canonical quote"),
+        Column(name="day", type="Date", description="UTC day of the observations"),
+        Column(name="source_a", type="LowCardinality(String)", description="first source"),
+        Column(name="kind_a", type="LowCardinality(String)", description="its kind"),
+        Column(name="source_b", type="LowCardinality(String)", description="second source"),
+        Column(name="kind_b", type="LowCardinality(String)", description="its kind"),
+        Column(name="rate_a", type=PRICE, description="a's last rate of the day, canonical"),
+        Column(name="rate_b", type=PRICE, description="b's last rate of the day, canonical"),
+        Column(name="premium", type="Float64", description="rate_a / rate_b - 1"),
+        Column(name="premium_bp", type="Float64", description="premium in basis points"),
+    ),
+    key=("base", "quote", "day", "source_a", "kind_a", "source_b", "kind_b"),
+)
+
+
+def canonical(base: str, quote: str) -> tuple[str, str, bool]:
+    """(base, quote, inverted): the pair in market order, and whether the input was reversed."""
+
+    def order(code: str) -> tuple[int, str]:
+        return (_RANK.get(code, len(MARKET_ORDER)), code)
+
+    if order(base) <= order(quote):
+        return base, quote, False
+    return quote, base, True
+
+
+@attrs.define
+class _Cell:
+    """One canonical pair on one day: its observations by quoter, and what it last wrote."""
+
+    last_position: int = -1
+    # "source|kind" -> {µs: [rate text, inverted]}
+    observations: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)
+    written: list[str] = attrs.Factory(list)  # "a_source|a_kind|b_source|b_kind"
+
+    def encode(self) -> bytes:
+        return json.dumps([self.last_position, self.observations, self.written]).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> _Cell:
+        last_position, observations, written = json.loads(raw)
+        return cls(last_position, observations, written)
+
+    def closes(self) -> dict[str, Decimal]:
+        """Each quoter's last rate of the day, in the canonical orientation."""
+        closes = {}
+        for quoter, by_time in self.observations.items():
+            if by_time:
+                text, inverted = by_time[max(by_time, key=int)]
+                rate = Decimal(text)
+                if inverted:  # 1 / rate, to the table's 18 decimals
+                    rate = _DIVISION.divide(Decimal(1), rate).quantize(_SCALE, context=_DIVISION)
+                closes[quoter] = rate
+        return closes
+
+
+@attrs.frozen
+class SpreadAnalyzer:
+    """Cross-source premiums (see the module docstring for the formulas)."""
+
+    name: str = NAME
+    description: str = "Premium of each source over each other for the same pair and UTC day"
+    tables: Sequence[TableSpec] = (TABLE,)
+
+    def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
+        """Apply a batch and return the rows of every cell it changed."""
+        by_cell: dict[str, list[tuple[str, str, str | None, bool, int]]] = defaultdict(list)
+        for (source, base, quote, kind), micros, rate, position in change_images(changes):
+            c_base, c_quote, inverted = canonical(base, quote)
+            cell_key = f"{c_base}|{c_quote}|{micros // DAY_US}"
+            by_cell[cell_key].append((f"{source}|{kind}", str(micros), rate, inverted, position))
+        if not by_cell:
+            return []
+        stored = context.state.get_many(by_cell)
+        rows = _Rows()
+        for key, entries in by_cell.items():
+            cell = _Cell.decode(stored[key]) if key in stored else _Cell()
+            applied_before = cell.last_position
+            newest = -1
+            for quoter, moment, rate, inverted, position in entries:
+                if position <= applied_before:
+                    continue  # applied by an earlier delivery
+                by_time = cell.observations.setdefault(quoter, {})
+                if rate is None:
+                    by_time.pop(moment, None)
+                    if not by_time:
+                        del cell.observations[quoter]
+                else:
+                    by_time[moment] = [rate, inverted]
+                newest = max(newest, position)
+            if newest < 0:
+                continue
+            cell.last_position = newest
+            cell.written = rows.cell(key, cell, newest)
+            if cell.observations:
+                context.state.put(key, cell.encode())
+            else:
+                context.state.delete(key)
+        return [rows.table_write()] if len(rows.versions) else []
+
+
+@attrs.define
+class _Rows:
+    columns: dict[str, list[Any]] = attrs.Factory(lambda: {name: [] for name in TABLE.column_names})
+    versions: list[int] = attrs.Factory(list)
+    deleted: list[bool] = attrs.Factory(list)
+
+    def cell(self, key: str, cell: _Cell, version: int) -> list[str]:
+        """Queue a cell's rows, and withdrawals of rows it no longer has; its row names."""
+        base, quote, day_number = key.split("|")
+        day = from_micros(int(day_number) * DAY_US).date()
+        closes = cell.closes()
+        names = []
+        for a, b in combinations(sorted(closes), 2):
+            rate_a, rate_b = closes[a], closes[b]
+            premium = float(rate_a / rate_b) - 1.0
+            names.append(f"{a}|{b}")
+            self._add(base, quote, day, a, b, (rate_a, rate_b, premium), version, False)
+        for gone in set(cell.written) - set(names):
+            source_a, kind_a, source_b, kind_b = gone.split("|")
+            self._add(
+                base,
+                quote,
+                day,
+                f"{source_a}|{kind_a}",
+                f"{source_b}|{kind_b}",
+                None,
+                version,
+                True,
+            )
+        return names
+
+    def _add(
+        self,
+        base: str,
+        quote: str,
+        day: Any,
+        a: str,
+        b: str,
+        values: tuple[Decimal, Decimal, float] | None,
+        version: int,
+        deleted: bool,
+    ) -> None:
+        source_a, kind_a = a.split("|")
+        source_b, kind_b = b.split("|")
+        rate_a, rate_b, premium = values if values else (Decimal(0), Decimal(0), 0.0)
+        row = (base, quote, day, source_a, kind_a, source_b, kind_b, rate_a, rate_b)
+        for name, value in zip(TABLE.column_names, (*row, premium, premium * 10_000), strict=True):
+            self.columns[name].append(value)
+        self.versions.append(version)
+        self.deleted.append(deleted)
+
+    def table_write(self) -> TableWrite:
+        return TableWrite(
+            table=NAME, columns=self.columns, versions=self.versions, deleted=self.deleted
+        )
+
+
+@hookimpl
+def fxcortex_register_analyzers(register: Callable[[SpreadAnalyzer], None]) -> None:
+    """Register the cross-source spread analytic."""
+    register(SpreadAnalyzer())
