@@ -1,8 +1,8 @@
 """Naive gaps: one event at a time in plain Python, the same rules.
 
-Per series it keeps the observations by time; every change re-derives the series' missing days
-(or silences) from its observed days with date arithmetic, as a straightforward implementation
-would after each event.
+Per series it keeps the observations by time; an observation appended after the latest adds the
+missing days (or the silence) between the two with date arithmetic; anything else (a revision, a
+delete, an arrival out of order) re-derives the series' gaps from all its observations.
 """
 
 from __future__ import annotations
@@ -16,51 +16,52 @@ LOOKBACK_DAYS = 7
 SILENCE_INTERVALS = 10
 
 
-def _daily(observations: dict[datetime, float]) -> int:
-    by_day: dict[date, float] = {}
-    for moment in sorted(observations):
-        by_day[moment.date()] = observations[moment]
-    if len(by_day) < 2:
-        return 0
-    days = sorted(by_day)
-    rows = 0
-    for previous, following in zip(days, days[1:], strict=False):
-        missing = previous + timedelta(days=1)
-        while missing < following:
-            age = (missing - previous).days
-            _row = (age, by_day[previous] if age <= LOOKBACK_DAYS else None, missing.weekday() >= 5)
-            rows += 1
-            missing += timedelta(days=1)
-    return rows
+class _Series:
+    def __init__(self, interval: timedelta | None) -> None:
+        self.daily = interval is None or interval >= timedelta(days=1)
+        self.interval = interval or timedelta(days=1)
+        self.rates: dict[datetime, float] = {}
+        self.rows: dict[object, tuple[float, float | None, int]] = {}
+        self.last: datetime | None = None
 
+    def append(self, moment: datetime, rate: float) -> None:
+        last = self.last
+        if last is not None and self.daily:
+            before: date = last.date()
+            missing = before + timedelta(days=1)
+            while missing < moment.date():
+                age = (missing - before).days
+                carried = self.rates[last] if age <= LOOKBACK_DAYS else None
+                self.rows[missing] = (age, carried, 1 if missing.weekday() >= 5 else 2)
+                missing += timedelta(days=1)
+        elif last is not None and moment - last > SILENCE_INTERVALS * self.interval:
+            self.rows[moment] = ((moment - last) / timedelta(days=1), self.rates[last], 3)
+        self.rates[moment] = rate
+        self.last = moment
 
-def _silences(observations: dict[datetime, float], interval: timedelta) -> int:
-    moments = sorted(observations)
-    return sum(
-        1
-        for before, after in zip(moments, moments[1:], strict=False)
-        if after - before > SILENCE_INTERVALS * interval
-    )
+    def rebuild(self) -> None:
+        observations = sorted(self.rates.items())
+        self.rates, self.rows, self.last = {}, {}, None
+        for moment, rate in observations:
+            self.append(moment, rate)
 
 
 def run(changes: Sequence[RateChange], intervals: Mapping[str, timedelta]) -> int:
     """Process ``changes`` one by one; the number of gap rows at the end."""
-    series: dict[tuple[object, ...], dict[datetime, float]] = {}
-    rows: dict[tuple[object, ...], int] = {}
+    series: dict[tuple[object, ...], _Series] = {}
     for change in changes:
-        touched = []
         if change.before is not None and change.op.value != "c":
-            observations = series.setdefault(change.before.series, {})
-            observations.pop(change.before.observed_at, None)
-            touched.append((change.before.series, change.before.source))
+            state = series.get(change.before.series)
+            if state is not None and state.rates.pop(change.before.observed_at, None) is not None:
+                state.rebuild()
         if change.after is not None:
-            observations = series.setdefault(change.after.series, {})
-            observations[change.after.observed_at] = float(change.after.rate)
-            touched.append((change.after.series, change.after.source))
-        for key, source in touched:
-            interval = intervals.get(source)
-            if interval is None or interval >= timedelta(days=1):
-                rows[key] = _daily(series[key])
+            after = change.after
+            state = series.setdefault(after.series, _Series(intervals.get(after.source)))
+            if after.observed_at not in state.rates and (
+                state.last is None or after.observed_at > state.last
+            ):
+                state.append(after.observed_at, float(after.rate))
             else:
-                rows[key] = _silences(series[key], interval)
-    return sum(rows.values())
+                state.rates[after.observed_at] = float(after.rate)
+                state.rebuild()
+    return sum(len(s.rows) for s in series.values())
