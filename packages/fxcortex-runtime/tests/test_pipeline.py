@@ -260,3 +260,15 @@ def test_a_profile_without_adapters_in_this_version_is_refused_by_name(
     monkeypatch.delitem(PROFILES, "distributed")
     with pytest.raises(ConfigError, match=r"'distributed' is not available.*embedded"):
         Pipeline.open(Settings(profile="distributed", home=tmp_path))
+
+
+def test_a_history_published_newest_first_is_loaded_oldest_first() -> None:
+    from datetime import UTC, datetime
+
+    from fxcortex.core.testing import quote
+    from fxcortex.runtime.etl import in_time_order
+
+    newest_first = [quote(observed_at=datetime(2024, 1, day, 14, tzinfo=UTC)) for day in (3, 2, 1)]
+    assert [q.observed_at.day for q in in_time_order(newest_first)] == [1, 2, 3]
+    ordered = list(reversed(newest_first))
+    assert in_time_order(ordered) is ordered  # already in order: no copy

@@ -9,7 +9,8 @@ next observation's log return from the last ``K = 5`` ones::
     error_t = r_{t+1} − ŷ_t
     then   model.learn(x_t, r_{t+1})
 
-The model is river's ``StandardScaler | LinearRegression`` trained by SGD at rate 0.01.
+The model is river's ``StandardScaler | LinearRegression`` trained by SGD at rate 0.01 with
+gradients clipped at 0.01, so a devaluation's return does not throw the weights off.
 
 Each observation with ``K`` returns before it gets a row keyed by the series and ``observed_at``
 (the instant the prediction was made) with ``horizon`` 1 (observation), ``predicted`` and
@@ -42,7 +43,8 @@ from fxcortex.core.batch import images as change_images
 NAME = "forecast"
 LAGS = 5
 LEARNING_RATE = 0.01
-MODEL_VERSION = f"river-linear-sgd{LEARNING_RATE}-lags{LAGS}-v1"
+CLIP_GRADIENT = 0.01
+MODEL_VERSION = f"river-linear-sgd{LEARNING_RATE}-clip{CLIP_GRADIENT}-lags{LAGS}-v1"
 _FEATURES = tuple(f"lag{k}" for k in range(LAGS))
 
 TABLE = TableSpec(
@@ -69,7 +71,11 @@ def new_model() -> Any:
     from river import linear_model, optim, preprocessing
 
     return preprocessing.StandardScaler() | linear_model.LinearRegression(
-        optimizer=optim.SGD(LEARNING_RATE), intercept_lr=LEARNING_RATE
+        optimizer=optim.SGD(LEARNING_RATE),
+        intercept_lr=LEARNING_RATE,
+        # A devaluation day's return is hundreds of times a normal one: unclipped, one such
+        # gradient throws the weights off for months (the ECB's TRY history: 20x the error).
+        clip_gradient=CLIP_GRADIENT,
     )
 
 

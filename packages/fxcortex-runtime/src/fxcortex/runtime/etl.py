@@ -6,6 +6,8 @@ load is one transaction, so a failure at any step stores nothing of that fetch.
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Sequence
 
 import pluggy
@@ -39,7 +41,19 @@ def collect_quotes(
         raise
     except Exception as error:  # a plugin's bug must still name the plugin
         raise SourceError(source.name, f"unexpected {type(error).__name__}: {error}") from error
-    return _without_duplicates(quotes, source.name)
+    return in_time_order(_without_duplicates(quotes, source.name))
+
+
+def in_time_order(quotes: list[Quote]) -> list[Quote]:
+    """The quotes oldest first (stable), so the change feed streams a history forwards.
+
+    Publishers list history in any order (the ECB's file is newest first); analytics that learn
+    or carry state forwards — an online forecaster, a gap's carried rate — see a load as the
+    sequence of events it describes only when it is inserted in observation order.
+    """
+    if all(a.observed_at <= b.observed_at for a, b in itertools.pairwise(quotes)):
+        return quotes
+    return sorted(quotes, key=operator.attrgetter("observed_at"))
 
 
 def _without_duplicates(quotes: list[Quote], source: str) -> list[Quote]:
