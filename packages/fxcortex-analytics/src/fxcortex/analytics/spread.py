@@ -13,7 +13,8 @@ For every pair, day and two *quoters* (a source and the kind it publishes: ``bon
 - A pair is taken in one canonical orientation whichever way a source publishes it: the base is
   the currency earlier in the market's order EUR, GBP, AUD, NZD, USD, CAD, CHF, JPY (then
   alphabetical), so IRR/USD quotes become USD/IRR ones (rate inverted, kind kept as published).
-- A quoter with several observations in a day counts with its last one (the day's close).
+- A quoter with several observations in a day counts with its last one (the day's close); one
+  that publishes both orientations at the same instant counts with the inverted one.
 - ``a`` and ``b`` are ordered by (source, kind), so each two quoters give one row a day.
 
 State is kept per (canonical pair, day) cell: its observations, the quoter pairs it last wrote and
@@ -74,12 +75,18 @@ def canonical(base: str, quote: str) -> tuple[str, str, bool]:
     return quote, base, True
 
 
+def _instant(moment: str) -> tuple[int, int]:
+    """(µs, orientation) of an observation key: the day's close is the greatest."""
+    micros, inverted = moment.split("|")
+    return int(micros), int(inverted)
+
+
 @attrs.define
 class _Cell:
     """One canonical pair on one day: its observations by quoter, and what it last wrote."""
 
     last_position: int = -1
-    # "source|kind" -> {µs: [rate text, inverted]}
+    # "source|kind" -> {"µs|inverted": [rate text, inverted]}
     observations: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)
     written: list[str] = attrs.Factory(list)  # "a_source|a_kind|b_source|b_kind"
 
@@ -96,7 +103,7 @@ class _Cell:
         closes = {}
         for quoter, by_time in self.observations.items():
             if by_time:
-                text, inverted = by_time[max(by_time, key=int)]
+                text, inverted = by_time[max(by_time, key=_instant)]
                 rate = Decimal(text)
                 if inverted:  # 1 / rate, to the table's 18 decimals
                     rate = _DIVISION.divide(Decimal(1), rate).quantize(_SCALE, context=_DIVISION)
@@ -118,7 +125,9 @@ class SpreadAnalyzer:
         for (source, base, quote, kind), micros, rate, position in change_images(changes):
             c_base, c_quote, inverted = canonical(base, quote)
             cell_key = f"{c_base}|{c_quote}|{micros // DAY_US}"
-            by_cell[cell_key].append((f"{source}|{kind}", str(micros), rate, inverted, position))
+            # A source may publish both orientations at one instant: keep each apart.
+            moment = f"{micros}|{int(inverted)}"
+            by_cell[cell_key].append((f"{source}|{kind}", moment, rate, inverted, position))
         if not by_cell:
             return []
         stored = context.state.get_many(by_cell)
