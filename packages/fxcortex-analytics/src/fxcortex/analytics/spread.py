@@ -151,10 +151,9 @@ class SpreadAnalyzer:
                 continue
             cell.last_position = newest
             cell.written = rows.cell(key, cell, newest)
-            if cell.observations:
-                context.state.put(key, cell.encode())
-            else:
-                context.state.delete(key)
+            # Kept even when empty: its position makes a re-delivered, since-deleted observation
+            # a no-op instead of bringing it back.
+            context.state.put(key, cell.encode())
         return [rows.table_write()] if len(rows.versions) else []
 
 
