@@ -272,3 +272,61 @@ def test_a_history_published_newest_first_is_loaded_oldest_first() -> None:
     assert [q.observed_at.day for q in in_time_order(newest_first)] == [1, 2, 3]
     ordered = list(reversed(newest_first))
     assert in_time_order(ordered) is ordered  # already in order: no copy
+
+
+def test_a_failing_analytics_store_is_retried_and_nothing_is_committed_until_it_writes(
+    tmp_path: Path, ecb_extract: Callable[[int], Path]
+) -> None:
+    from fxcortex.core import StoreError
+    from fxcortex.runtime.analyzer import StoreRetry
+
+    path = str(ecb_extract(60))
+    with Pipeline.open(Settings(home=tmp_path / "whole")) as whole:
+        whole.fetch("ecb", options={"location": path})
+        whole.analyze()
+        expected = ohlc_rows(whole)
+
+    with Pipeline.open(Settings(home=tmp_path / "flaky")) as pipeline:
+        pipeline.fetch("ecb", options={"location": path})
+        pending = pipeline.pending()
+        real_write = pipeline.analytics.write
+        failures = {"left": 3}
+        waits: list[float] = []
+
+        def flaky_write(writes: Any) -> None:
+            if failures["left"]:
+                failures["left"] -= 1
+                raise StoreError("analytics store: connection refused")
+            real_write(writes)
+
+        pipeline.analytics.write = flaky_write  # type: ignore[method-assign]
+        # Two attempts are not enough: the run fails and commits nothing.
+        with pytest.raises(StoreError):
+            pipeline.analyze(retry=StoreRetry(attempts=2, sleep=waits.append))
+        assert pipeline.pending() == pending
+        # Enough attempts: it waits, doubling, and then lands the same rows as a clean run.
+        result = pipeline.analyze(retry=StoreRetry(attempts=5, first=0.5, sleep=waits.append))
+        assert result.changes == pending and pipeline.pending() == 0
+        assert waits == [0.5, 0.5]  # one wait in the failed run, one before the third attempt
+        assert ohlc_rows(pipeline) == expected
+
+
+def test_a_stop_request_ends_the_retries_without_committing(
+    tmp_path: Path, ecb_extract: Callable[[int], Path]
+) -> None:
+    from fxcortex.core import StoreError
+    from fxcortex.runtime.analyzer import StoreRetry
+
+    with Pipeline.open(Settings(home=tmp_path)) as pipeline:
+        pipeline.fetch("ecb", options={"location": str(ecb_extract(10))})
+        pending = pipeline.pending()
+
+        def refuse(writes: Any) -> None:
+            raise StoreError("analytics store: disk full")
+
+        pipeline.analytics.write = refuse  # type: ignore[method-assign]
+        stops = iter([False, False, True])
+        retry = StoreRetry(attempts=None, stop=lambda: next(stops), sleep=lambda _: None)
+        with pytest.raises(StoreError):
+            pipeline.analyze(retry=retry)
+        assert pipeline.pending() == pending

@@ -183,7 +183,12 @@ class RateStore(Protocol):
 
 @runtime_checkable
 class ChangeFeed(Protocol):
-    """Delivers the rate store's row changes in position order, at least once."""
+    """Delivers the rate store's row changes in position order, at least once.
+
+    Optional: ``rewind()``, forget what was polled but not committed, so the next poll starts
+    again after the committed position; the analyzer calls it when a batch fails, so a caller
+    that goes on in the same process (a retry) does not skip the failed batch.
+    """
 
     def poll(self, max_changes: int) -> Sequence[RateChange]:
         """The next changes after the last committed position (empty when caught up)."""

@@ -9,6 +9,8 @@ end up the same as after an uninterrupted run.
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 
@@ -22,9 +24,12 @@ from fxcortex.core import (
     ChangeFeed,
     FxCortexError,
     RateChange,
+    StoreError,
     TableWrite,
 )
 from fxcortex.core.state import BatchContext, BufferedState
+
+log = logging.getLogger(__name__)
 
 
 class AnalyzerError(FxCortexError):
@@ -86,6 +91,44 @@ def analyze_batch(
     return TableWrite.merge(writes), puts, deletes
 
 
+@attrs.frozen(kw_only=True)
+class StoreRetry:
+    """How long the analyzer insists when the analytics store refuses a write.
+
+    Waits ``first`` seconds after the first failure, doubling up to ``longest``; gives up after
+    ``attempts`` writes (None: never, as the service does) or as soon as ``stop`` says so. The
+    feed position is committed only after a write succeeded, so giving up loses nothing: the
+    batch is delivered again next time.
+    """
+
+    attempts: int | None = 5
+    first: float = 0.5
+    longest: float = 30.0
+    stop: Callable[[], bool] = attrs.field(default=lambda: False)
+    sleep: Callable[[float], object] = attrs.field(default=time.sleep)
+
+    def write(self, store: AnalyticsStore, writes: Sequence[TableWrite]) -> None:
+        """Write, retrying a `StoreError` with capped exponential backoff."""
+        delay = self.first
+        attempt = 1
+        while True:
+            try:
+                store.write(writes)
+                return
+            except StoreError as error:
+                if (self.attempts is not None and attempt >= self.attempts) or self.stop():
+                    raise
+                log.error(
+                    "analytics store write failed (attempt %d), retrying in %.1fs: %s",
+                    attempt,
+                    delay,
+                    error,
+                )
+            self.sleep(delay)
+            delay = min(delay * 2, self.longest)
+            attempt += 1
+
+
 def run_analyzer(
     feed: ChangeFeed,
     analyzers: Sequence[Analyzer],
@@ -97,18 +140,34 @@ def run_analyzer(
     hooks: pluggy.HookRelay | None = None,
     on_batch: Callable[[int], None] | None = None,
     max_batches: int | None = None,
+    retry: StoreRetry | None = None,
 ) -> AnalyzeResult:
-    """Process the feed until it is caught up (or ``max_batches`` ran); ``on_batch`` gets sizes."""
+    """Process the feed until it is caught up (or ``max_batches`` ran); ``on_batch`` gets sizes.
+
+    A store that refuses a write is retried as ``retry`` says (default `StoreRetry()`); nothing
+    of the batch (state, feed position) is committed before its rows are written.
+    """
+    retry = retry or StoreRetry()
     result = AnalyzeResult()
     while max_batches is None or result.batches < max_batches:
         changes = feed.poll(batch_size)
         if not changes:
             break
-        writes, puts, deletes = analyze_batch(changes, analyzers, cache=cache, intervals=intervals)
-        store.write(writes)
-        cache.commit(puts, deletes)
-        position = changes[-1].position
-        feed.commit(position)
+        try:
+            writes, puts, deletes = analyze_batch(
+                changes, analyzers, cache=cache, intervals=intervals
+            )
+            retry.write(store, writes)
+            cache.commit(puts, deletes)
+            position = changes[-1].position
+            feed.commit(position)
+        except BaseException:
+            # The batch is not done: a feed that can forget what it polled (optional, like the
+            # SQLite change log) hands it out again to the next call in this process.
+            rewind = getattr(feed, "rewind", None)
+            if rewind is not None:
+                rewind()
+            raise
 
         rows = {write.table: len(write) for write in writes}
         for table, count in rows.items():

@@ -9,6 +9,7 @@ from types import FrameType
 import click
 
 from fxcortex.core import FxCortexError
+from fxcortex.runtime.analyzer import StoreRetry
 from fxcortex.runtime.config import Settings
 from fxcortex.runtime.pipeline import Pipeline
 
@@ -22,8 +23,11 @@ def run_service(
     stopping between batches loses nothing and a kill in the middle of one re-delivers it.
     """
     changes = batches = 0
+    # A service insists on a failing analytics store until it is told to stop: nothing of the
+    # batch is committed meanwhile, so the stop loses nothing either.
+    retry = StoreRetry(attempts=None, stop=stop.is_set, sleep=stop.wait)
     while not stop.is_set():
-        result = pipeline.analyze(batch_size=batch_size, max_batches=1)
+        result = pipeline.analyze(batch_size=batch_size, max_batches=1, retry=retry)
         changes += result.changes
         batches += result.batches
         if result.changes == 0 and pipeline.settings.profile == "embedded":

@@ -28,7 +28,7 @@ from fxcortex.core import (
     make_plugin_manager,
 )
 from fxcortex.core.plugins import PluginManager
-from fxcortex.runtime.analyzer import AnalyzeResult, run_analyzer
+from fxcortex.runtime.analyzer import AnalyzeResult, StoreRetry, run_analyzer
 from fxcortex.runtime.config import Settings
 from fxcortex.runtime.etl import collect_quotes, run_fetch
 from fxcortex.runtime.profiles import Stores, open_stores
@@ -126,8 +126,12 @@ class Pipeline:
         batch_size: int | None = None,
         on_batch: Callable[[int], None] | None = None,
         max_batches: int | None = None,
+        retry: StoreRetry | None = None,
     ) -> AnalyzeResult:
-        """Run every analyzer over the pending changes; ``on_batch`` is told each batch's size."""
+        """Run every analyzer over the pending changes; ``on_batch`` is told each batch's size.
+
+        ``retry`` says how long a failing analytics store is retried (default: 5 attempts).
+        """
         intervals: dict[str, timedelta] = {
             name: source.observation_interval for name, source in self.registry.sources.items()
         }
@@ -141,6 +145,7 @@ class Pipeline:
             hooks=self.manager.hook,
             on_batch=on_batch,
             max_batches=max_batches,
+            retry=retry,
         )
 
     def query(self, sql: str) -> QueryResult:
