@@ -330,3 +330,39 @@ def test_a_stop_request_ends_the_retries_without_committing(
         with pytest.raises(StoreError):
             pipeline.analyze(retry=retry)
         assert pipeline.pending() == pending
+
+
+def test_analyzer_metrics_count_changes_latency_lag_and_store_failures(
+    tmp_path: Path, ecb_extract: Callable[[int], Path]
+) -> None:
+    from fxcortex.core import StoreError
+    from fxcortex.runtime.analyzer import StoreRetry
+    from fxcortex.runtime.metrics import AnalyzerMetrics
+
+    metrics = AnalyzerMetrics()
+
+    def value(name: str, labels: dict[str, str] | None = None) -> float:
+        found = metrics.registry.get_sample_value(name, labels or {})
+        return 0.0 if found is None else found
+
+    with Pipeline.open(Settings(home=tmp_path)) as pipeline:
+        pipeline.fetch("ecb", options={"location": str(ecb_extract(30))})
+        pending = pipeline.pending()
+        real_write = pipeline.analytics.write
+        failures = {"left": 1}
+
+        def flaky_write(writes: Any) -> None:
+            if failures["left"]:
+                failures["left"] -= 1
+                raise StoreError("analytics store: timeout")
+            real_write(writes)
+
+        pipeline.analytics.write = flaky_write  # type: ignore[method-assign]
+        pipeline.analyze(batch_size=400, metrics=metrics, retry=StoreRetry(sleep=lambda _: None))
+        assert value("fxcortex_analyzer_events_consumed_total") == pending
+        assert value("fxcortex_analyzer_batches_total") == -(-pending // 400)
+        assert value("fxcortex_analyzer_end_to_end_latency_seconds_count") == pending
+        assert value("fxcortex_analyzer_end_to_end_latency_seconds_sum") > 0
+        assert value("fxcortex_analyzer_consumer_lag") == 0
+        assert value("fxcortex_analytics_store_failures_total") == 1
+        assert value("fxcortex_analytics_insert_duration_seconds_count") == -(-pending // 400)

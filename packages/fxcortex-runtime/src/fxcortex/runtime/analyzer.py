@@ -13,9 +13,13 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 import pluggy
+
+if TYPE_CHECKING:
+    from fxcortex.runtime.metrics import AnalyzerMetrics  # prometheus-client: distributed extra
 
 from fxcortex.core import (
     AnalyticsStore,
@@ -27,6 +31,7 @@ from fxcortex.core import (
     StoreError,
     TableWrite,
 )
+from fxcortex.core.batch import to_micros
 from fxcortex.core.state import BatchContext, BufferedState
 
 log = logging.getLogger(__name__)
@@ -106,6 +111,7 @@ class StoreRetry:
     longest: float = 30.0
     stop: Callable[[], bool] = attrs.field(default=lambda: False)
     sleep: Callable[[float], object] = attrs.field(default=time.sleep)
+    on_failure: Callable[[StoreError], object] = attrs.field(default=lambda _: None)
 
     def write(self, store: AnalyticsStore, writes: Sequence[TableWrite]) -> None:
         """Write, retrying a `StoreError` with capped exponential backoff."""
@@ -116,6 +122,7 @@ class StoreRetry:
                 store.write(writes)
                 return
             except StoreError as error:
+                self.on_failure(error)
                 if (self.attempts is not None and attempt >= self.attempts) or self.stop():
                     raise
                 log.error(
@@ -141,6 +148,7 @@ def run_analyzer(
     on_batch: Callable[[int], None] | None = None,
     max_batches: int | None = None,
     retry: StoreRetry | None = None,
+    metrics: AnalyzerMetrics | None = None,
 ) -> AnalyzeResult:
     """Process the feed until it is caught up (or ``max_batches`` ran); ``on_batch`` gets sizes.
 
@@ -148,6 +156,9 @@ def run_analyzer(
     of the batch (state, feed position) is committed before its rows are written.
     """
     retry = retry or StoreRetry()
+    if metrics is not None:
+        count_failure = metrics.store_failures.inc
+        retry = attrs.evolve(retry, on_failure=lambda _: count_failure())
     result = AnalyzeResult()
     while max_batches is None or result.batches < max_batches:
         changes = feed.poll(batch_size)
@@ -157,7 +168,9 @@ def run_analyzer(
             writes, puts, deletes = analyze_batch(
                 changes, analyzers, cache=cache, intervals=intervals
             )
+            started = time.perf_counter()
             retry.write(store, writes)
+            written_at, insert_seconds = time.time(), time.perf_counter() - started
             cache.commit(puts, deletes)
             position = changes[-1].position
             feed.commit(position)
@@ -172,6 +185,9 @@ def run_analyzer(
         rows = {write.table: len(write) for write in writes}
         for table, count in rows.items():
             result.rows_written[table] = result.rows_written.get(table, 0) + count
+        if metrics is not None:
+            metrics.batch(_committed_micros(changes), written_at, insert_seconds)
+            metrics.feed_state(feed.pending(), getattr(feed, "dead_lettered", 0))
         result.changes += len(changes)
         result.batches += 1
         result.position = position
@@ -182,3 +198,11 @@ def run_analyzer(
         if on_batch is not None:
             on_batch(len(changes))
     return result
+
+
+def _committed_micros(changes: Sequence[RateChange]) -> list[int]:
+    """When each change was committed in the rate store, µs since the epoch."""
+    rows = getattr(changes, "rows", None)
+    if rows is not None:  # feed rows carry it as a column: no objects built
+        return [row[2] for row in rows]
+    return [to_micros(change.committed_at) for change in changes]

@@ -1,4 +1,6 @@
-"""Prometheus metrics of ingestion (``fxcortex_`` prefix, base units, ``_total`` on counters).
+"""Prometheus metrics (``fxcortex_`` prefix, base units, ``_total`` on counters).
+
+Ingestion's are below; the analyzer's are in `AnalyzerMetrics`.
 
 =============================================  ===================================================
 metric                                         meaning (labels)
@@ -19,6 +21,8 @@ Labels are bounded: source names come from installed plugins, reasons from the l
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
@@ -105,6 +109,94 @@ class IngestMetrics:
     def skip(self, source: str, reason: str = "locked") -> None:
         """Count a run that did not start."""
         self.skipped.labels(source, reason).inc()
+
+    def serve(self, port: int, address: str = "0.0.0.0") -> None:
+        """Serve ``/metrics`` over HTTP from a daemon thread."""
+        start_http_server(port, addr=address, registry=self.registry)
+
+
+# an analytics row lands within a second of its commit when all is well; a backlog takes minutes
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800, 3600, 86_400)
+INSERT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class AnalyzerMetrics:
+    """The analyzer's metrics (``fxcortex analyzer --metrics-port``), in a registry of their own.
+
+    =================================================  =============================================
+    metric                                             meaning
+    =================================================  =============================================
+    ``fxcortex_analyzer_events_consumed_total``        changes applied (committed batches)
+    ``fxcortex_analyzer_batches_total``                batches committed
+    ``fxcortex_analyzer_consumer_lag``                 changes waiting after the committed position
+                                                       (Kafka: offsets to the high watermarks)
+    ``fxcortex_analyzer_end_to_end_latency_seconds``   per change: rate-store commit to its
+                                                       analytics rows written
+    ``fxcortex_analyzer_dead_letters_total``           messages sent to the dead-letter topic
+                                                       (reason: undecodable)
+    ``fxcortex_analytics_insert_duration_seconds``     one batch's analytics-store write, retries
+                                                       included
+    ``fxcortex_analytics_store_failures_total``        analytics-store writes that failed
+    =================================================  =============================================
+    """
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
+        r = self.registry
+        self.consumed = Counter(
+            "fxcortex_analyzer_events_consumed", "Changes applied by the analyzer.", registry=r
+        )
+        self.batches = Counter(
+            "fxcortex_analyzer_batches", "Batches the analyzer committed.", registry=r
+        )
+        self.lag = Gauge(
+            "fxcortex_analyzer_consumer_lag",
+            "Changes waiting after the committed feed position.",
+            registry=r,
+        )
+        self.latency = Histogram(
+            "fxcortex_analyzer_end_to_end_latency_seconds",
+            "Rate-store commit of a change to its analytics rows written.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.dead_letters = Counter(
+            "fxcortex_analyzer_dead_letters",
+            "Messages sent to the dead-letter topic.",
+            ["reason"],
+            registry=r,
+        )
+        self.insert_duration = Histogram(
+            "fxcortex_analytics_insert_duration_seconds",
+            "Time to write one batch's rows to the analytics store, retries included.",
+            buckets=INSERT_BUCKETS,
+            registry=r,
+        )
+        self.store_failures = Counter(
+            "fxcortex_analytics_store_failures",
+            "Analytics-store writes that failed and were retried or gave up.",
+            registry=r,
+        )
+        self._dead_letters_seen = 0
+
+    def batch(
+        self, committed_at_micros: Sequence[int], written_at: float, insert_seconds: float
+    ) -> None:
+        """Count a committed batch: its size, each change's latency, the write's duration."""
+        self.consumed.inc(len(committed_at_micros))
+        self.batches.inc()
+        self.insert_duration.observe(insert_seconds)
+        now_micros = written_at * 1_000_000
+        observe = self.latency.observe
+        for committed in committed_at_micros:
+            observe(max(0.0, (now_micros - committed) / 1_000_000))
+
+    def feed_state(self, pending: int, dead_lettered: int) -> None:
+        """The feed's backlog now, and its dead letters so far (a running total)."""
+        self.lag.set(pending)
+        if dead_lettered > self._dead_letters_seen:
+            self.dead_letters.labels("undecodable").inc(dead_lettered - self._dead_letters_seen)
+            self._dead_letters_seen = dead_lettered
 
     def serve(self, port: int, address: str = "0.0.0.0") -> None:
         """Serve ``/metrics`` over HTTP from a daemon thread."""

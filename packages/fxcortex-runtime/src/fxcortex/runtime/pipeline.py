@@ -36,6 +36,8 @@ from fxcortex.runtime.profiles import Stores, open_stores
 if TYPE_CHECKING:
     import pandas
 
+    from fxcortex.runtime.metrics import AnalyzerMetrics
+
 
 class Pipeline:
     """A rate store, change feed, cache and analytics store for one profile, plus the plugins."""
@@ -127,6 +129,7 @@ class Pipeline:
         on_batch: Callable[[int], None] | None = None,
         max_batches: int | None = None,
         retry: StoreRetry | None = None,
+        metrics: AnalyzerMetrics | None = None,
     ) -> AnalyzeResult:
         """Run every analyzer over the pending changes; ``on_batch`` is told each batch's size.
 
@@ -146,6 +149,7 @@ class Pipeline:
             on_batch=on_batch,
             max_batches=max_batches,
             retry=retry,
+            metrics=metrics,
         )
 
     def query(self, sql: str) -> QueryResult:
