@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fxcortex.analytics.forecast import MODEL_VERSION, ForecastAnalyzer
+from fxcortex.analytics.forecast import MODEL_VERSION, analyzer
 from fxcortex.core.strategies import build_log, deliveries, operations
 from fxcortex.core.testing import AnalyzerHarness, ChangeLog, quote
 
@@ -28,7 +28,7 @@ def ar1_log(count: int, phi: float = 0.6, seed: int = 5) -> ChangeLog:
 
 
 def test_each_prediction_is_closed_by_the_next_observation() -> None:
-    harness = AnalyzerHarness(ForecastAnalyzer())
+    harness = AnalyzerHarness(analyzer())
     harness.feed(ar1_log(12).changes)
     rows = [harness.rows("forecast")[k] for k in sorted(harness.rows("forecast"))]
     assert len(rows) == 12 - 5  # the first prediction needs five returns: the sixth rate
@@ -40,7 +40,7 @@ def test_each_prediction_is_closed_by_the_next_observation() -> None:
 
 
 def test_the_forecaster_learns_an_autoregressive_series() -> None:
-    harness = AnalyzerHarness(ForecastAnalyzer())
+    harness = AnalyzerHarness(analyzer())
     harness.feed(ar1_log(3_000).changes)
     rows = [harness.rows("forecast")[k] for k in sorted(harness.rows("forecast"))]
     closed = [r for r in rows if r["realised"] is not None][-1_000:]
@@ -52,7 +52,7 @@ def test_the_forecaster_learns_an_autoregressive_series() -> None:
 
 
 def test_white_noise_teaches_it_nothing_to_track() -> None:
-    harness = AnalyzerHarness(ForecastAnalyzer())
+    harness = AnalyzerHarness(analyzer())
     harness.feed(ar1_log(2_000, phi=0.0).changes)
     closed = [r for r in harness.rows("forecast").values() if r["realised"] is not None]
     predicted = np.array([r["predicted"] for r in closed][-1_000:])
@@ -67,9 +67,9 @@ def test_the_same_stream_gives_the_same_predictions_whatever_the_batch_split(
 ) -> None:
     ops = data.draw(operations(("EUR/USD", "USD/IRR"), intraday=True, days=1, max_size=80))
     log = build_log(ops)
-    once = AnalyzerHarness(ForecastAnalyzer())
+    once = AnalyzerHarness(analyzer())
     once.feed(log.changes)
-    streamed = AnalyzerHarness(ForecastAnalyzer())
+    streamed = AnalyzerHarness(analyzer())
     for batch, commit in data.draw(deliveries(log.changes)):
         streamed.feed(batch, commit_state=commit)
     assert streamed.rows("forecast") == once.rows("forecast")
@@ -77,11 +77,11 @@ def test_the_same_stream_gives_the_same_predictions_whatever_the_batch_split(
 
 def test_a_restarted_analyzer_continues_from_its_stored_model() -> None:
     log = ar1_log(400)
-    continuous = AnalyzerHarness(ForecastAnalyzer())
+    continuous = AnalyzerHarness(analyzer())
     continuous.feed(log.changes)
-    restarted = AnalyzerHarness(ForecastAnalyzer())
+    restarted = AnalyzerHarness(analyzer())
     restarted.feed(log.changes[:200])
-    again = AnalyzerHarness(ForecastAnalyzer(), cache=restarted.cache)  # a new process, same cache
+    again = AnalyzerHarness(analyzer(), cache=restarted.cache)  # a new process, same cache
     again.versions = restarted.versions
     again.feed(log.changes[200:])
     assert again.rows("forecast") == continuous.rows("forecast")

@@ -28,17 +28,15 @@ nothing, and the same ordered stream gives the same predictions whatever the bat
 from __future__ import annotations
 
 import math
-import pickle
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import numpy as np
 
-from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
+from fxcortex.analytics.online import OnlineAnalyzer, OnlineState
+from fxcortex.core import Column, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import Series
-from fxcortex.core.batch import images as change_images
 
 NAME = "forecast"
 LAGS = 5
@@ -80,75 +78,68 @@ def new_model() -> Any:
 
 
 @attrs.define
-class _SeriesModel:
+class _SeriesModel(OnlineState):
     """One series' forecaster and what it needs to go on."""
 
-    model: Any = attrs.Factory(new_model)
-    last_position: int = -1
-    last_time: int | None = None  # µs
     last_rate: float = 0.0
     returns: list[float] = attrs.Factory(list)  # newest first, at most LAGS
     open_time: int | None = None  # the observation the open prediction was made at
     open_prediction: float = 0.0
-    ignored: int = 0  # revisions and deletes of the past, not unlearned
 
 
 @attrs.frozen
-class ForecastAnalyzer:
-    """Online one-step-ahead forecasts (see the module docstring)."""
+class ForecastLearner:
+    """The forecaster's side of `OnlineAnalyzer`."""
 
-    name: str = NAME
-    description: str = "Online linear forecast of the next log return per series (river)"
-    tables: Sequence[TableSpec] = (TABLE,)
+    table: TableSpec = TABLE
 
-    def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
-        """Learn from and predict on each series' new observations, in stream order."""
-        grouped: dict[Series, list[tuple[int, str | None, int]]] = defaultdict(list)
-        for series, micros, rate, position in change_images(changes):
-            grouped[series].append((micros, rate, position))
-        if not grouped:
-            return []
-        keys = {"|".join(series): series for series in grouped}
-        stored = context.state.get_many(keys)
-        rows = _Rows()
-        for key, series in keys.items():
-            state: _SeriesModel = pickle.loads(stored[key]) if key in stored else _SeriesModel()
-            applied_before = state.last_position
-            changed = False
-            for micros, rate, position in grouped[series]:
-                if position <= applied_before:
-                    continue  # applied by an earlier delivery
-                changed = True
-                state.last_position = position
-                if rate is None or (state.last_time is not None and micros <= state.last_time):
-                    state.ignored += 1  # the past is not unlearned
-                    continue
-                _observe(state, series, micros, float(rate), position, rows)
-            if changed:
-                context.state.put(key, pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL))
-        return [rows.table_write()] if rows.versions else []
+    def new_state(self) -> _SeriesModel:
+        """A fresh model for a series."""
+        return _SeriesModel(model=new_model())
 
+    def new_rows(self) -> _Rows:
+        """An empty collector."""
+        return _Rows()
 
-def _observe(
-    state: _SeriesModel, series: Series, micros: int, rate: float, position: int, rows: _Rows
-) -> None:
-    """One new observation: close the open prediction, learn, and predict the next."""
-    if state.last_time is not None:
-        realised = math.log(rate / state.last_rate)
-        if state.open_time is not None:
+    def observe(
+        self,
+        state: OnlineState,
+        series: Series,
+        micros: int,
+        rate: float,
+        position: int,
+        rows: _Rows,
+    ) -> None:
+        """One new observation: close the open prediction, learn, and predict the next."""
+        assert isinstance(state, _SeriesModel)
+        if state.last_time is not None:
+            realised = math.log(rate / state.last_rate)
+            if state.open_time is not None:
+                features = dict(zip(_FEATURES, state.returns, strict=True))
+                rows.add(series, state.open_time, state.open_prediction, realised, position)
+                state.model.learn_one(features, realised)
+            state.returns = [realised, *state.returns][:LAGS]
+        state.last_rate = rate
+        if len(state.returns) == LAGS:
             features = dict(zip(_FEATURES, state.returns, strict=True))
-            rows.add(series, state.open_time, state.open_prediction, realised, position)
-            state.model.learn_one(features, realised)
-        state.returns = [realised, *state.returns][:LAGS]
-    state.last_time, state.last_rate = micros, rate
-    if len(state.returns) == LAGS:
-        prediction = float(
-            state.model.predict_one(dict(zip(_FEATURES, state.returns, strict=True)))
-        )
-        state.open_time, state.open_prediction = micros, prediction
-        rows.add(series, micros, prediction, None, position)
-    else:
-        state.open_time = None
+            prediction = float(state.model.predict_one(features))
+            state.open_time, state.open_prediction = micros, prediction
+            rows.add(series, micros, prediction, None, position)
+        else:
+            state.open_time = None
+
+    def write(self, rows: _Rows) -> TableWrite | None:
+        """The collected rows, if any."""
+        return rows.table_write() if rows.versions else None
+
+
+def analyzer() -> OnlineAnalyzer:
+    """The online forecaster."""
+    return OnlineAnalyzer(
+        name=NAME,
+        description="Online linear forecast of the next log return per series (river)",
+        learner=ForecastLearner(),
+    )
 
 
 @attrs.define
@@ -190,6 +181,6 @@ class _Rows:
 
 
 @hookimpl
-def fxcortex_register_analyzers(register: Callable[[ForecastAnalyzer], None]) -> None:
+def fxcortex_register_analyzers(register: Callable[[OnlineAnalyzer], None]) -> None:
     """Register the online forecaster."""
-    register(ForecastAnalyzer())
+    register(analyzer())
