@@ -101,12 +101,15 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, each beside its baseline or ceiling measured in the same run.
 
-    ``nox -s bench -- demo`` or ``-- pg`` runs one; the PostgreSQL one starts a local server
-    through services/local.py unless DB_HOST is set (run services/provision.sh first).
+    ``nox -s bench -- demo``, ``-- pg`` or ``-- analytics`` runs one; the PostgreSQL one starts a
+    local server through services/local.py unless DB_HOST is set (run services/provision.sh
+    first); the analytics one times every analytic beside its naive per-event version.
     """
     install_workspace(session)
-    chosen = set(session.posargs) or {"demo", "pg"}
+    chosen = set(session.posargs) or {"demo", "pg", "analytics"}
     if "demo" in chosen:
         session.run("python", "benchmarks/bench_demo.py")
     if "pg" in chosen:
         session.run("python", "benchmarks/bench_pg_load.py")
+    if "analytics" in chosen:
+        session.run("python", "benchmarks/bench_analytics.py")
