@@ -1,0 +1,172 @@
+"""Cross rates by triangulation: every currency against the dollar from a source's other base.
+
+A source that quotes its currencies against one base (the ECB: EUR/USD, EUR/JPY, …) also says,
+implicitly, what each of them costs in dollars. For every observation instant of a source and
+kind, with ``C`` a currency the source quotes both USD and ``X`` against::
+
+    USD/X = (C/X) / (C/USD)          e.g. USD/JPY = (EUR/JPY) / (EUR/USD)
+
+Quotes in the other orientation are inverted first (X/C is 1 / (C/X)), so a source quoting
+NOK per unit of each currency (Norges Bank: USD/NOK, EUR/NOK, …) gives EUR/USD and JPY crosses
+too. Rows are keyed by source, kind, the cross (base USD, quote X), the instant and ``via`` (C).
+A source that quotes X against USD directly (either way round) gets no row for X through
+itself: the direct quote is the rate. Division is in Decimal at 28 significant digits, stored at
+the table's 18 decimals.
+
+State is kept per (source, kind, instant) cell: its observations, the rows it last wrote and
+the position of the last change applied (kept even when the cell empties, so a re-delivered,
+since-deleted observation does not come back). A revision or delete recomputes the cell.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from decimal import Context, Decimal
+from typing import Any
+
+import attrs
+import numpy as np
+
+from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
+from fxcortex.core.batch import images as change_images
+
+NAME = "cross_rates"
+TARGET = "USD"
+_CONTEXT = Context(prec=28)
+_SCALE = Decimal("1e-18")
+
+TABLE = TableSpec(
+    name=NAME,
+    description="Every currency against USD, triangulated through a source's common base.",
+    columns=(
+        Column(name="source", type="LowCardinality(String)", description="source name"),
+        Column(name="kind", type="LowCardinality(String)", description="mid, bid, ask, buy, sell"),
+        Column(name="base", type="LowCardinality(String)", description="always USD"),
+        Column(name="quote", type="LowCardinality(String)", description="the currency priced"),
+        Column(name="via", type="LowCardinality(String)", description="the common currency"),
+        Column(name="observed_at", type="DateTime64(6, 'UTC')", description="the instant"),
+        Column(name="rate", type="Decimal(38, 18)", description="USD/quote through via"),
+    ),
+    key=("source", "kind", "base", "quote", "via", "observed_at"),
+)
+
+
+def in_units_of(quotes: dict[str, str]) -> dict[str, dict[str, Decimal]]:
+    """For each currency C quoted, the price of one C in every currency X it is quoted with."""
+    prices: dict[str, dict[str, Decimal]] = defaultdict(dict)
+    for pair, text in quotes.items():
+        base, quote = pair.split("/")
+        rate = Decimal(text)
+        prices[base][quote] = rate
+        prices[quote].setdefault(base, _CONTEXT.divide(Decimal(1), rate))
+    return prices
+
+
+def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
+    """{(quote X, via C): USD/X} for one instant's quotes {"C/X": rate text}."""
+    out = {}
+    for via, prices in in_units_of(quotes).items():
+        if via == TARGET or TARGET not in prices:
+            continue
+        dollars = prices[TARGET]
+        for currency, rate in prices.items():
+            direct = f"{TARGET}/{currency}" in quotes or f"{currency}/{TARGET}" in quotes
+            if currency in (TARGET, via) or direct:
+                continue
+            out[(currency, via)] = _CONTEXT.divide(rate, dollars).quantize(_SCALE, context=_CONTEXT)
+    return out
+
+
+@attrs.frozen
+class CrossRatesAnalyzer:
+    """Triangulated USD crosses (see the module docstring)."""
+
+    name: str = NAME
+    description: str = "Every currency against USD, triangulated through a common base"
+    tables: Sequence[TableSpec] = (TABLE,)
+
+    def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
+        """Apply a batch and return the crosses of every instant it changed."""
+        by_cell: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+        for (source, base, quote, kind), micros, rate, position in change_images(changes):
+            by_cell[f"{source}|{kind}|{micros}"].append((f"{base}/{quote}", rate, position))
+        if not by_cell:
+            return []
+        stored = context.state.get_many(by_cell)
+        rows = _Rows()
+        for key, entries in by_cell.items():
+            last_position, quotes, written = (
+                json.loads(stored[key]) if key in stored else (-1, {}, [])
+            )
+            newest = -1
+            for pair, rate, position in entries:
+                if position <= last_position:
+                    continue  # applied by an earlier delivery
+                if rate is None:
+                    quotes.pop(pair, None)
+                else:
+                    quotes[pair] = rate
+                newest = max(newest, position)
+            if newest < 0:
+                continue
+            source, kind, instant = key.split("|")
+            micros = int(instant)
+            found = crosses(quotes)
+            names = [f"{currency}|{via}" for currency, via in found]
+            for (currency, via), rate_found in found.items():
+                rows.add(source, kind, currency, via, micros, rate_found, newest, False)
+            for gone in set(written) - set(names):
+                currency, via = gone.split("|")
+                rows.add(source, kind, currency, via, micros, Decimal(0), newest, True)
+            # kept even when empty: its position guards against re-delivered deletes
+            context.state.put(key, json.dumps([newest, quotes, names]).encode())
+        return [rows.table_write()] if rows.versions else []
+
+
+@attrs.define
+class _Rows:
+    columns: dict[str, list[Any]] = attrs.Factory(
+        lambda: {name: [] for name in TABLE.column_names if name != "observed_at"}
+    )
+    times: list[int] = attrs.Factory(list)
+    versions: list[int] = attrs.Factory(list)
+    deleted: list[bool] = attrs.Factory(list)
+
+    def add(
+        self,
+        source: str,
+        kind: str,
+        currency: str,
+        via: str,
+        micros: int,
+        rate: Decimal,
+        version: int,
+        deleted: bool,
+    ) -> None:
+        for name, value in zip(
+            ("source", "kind", "base", "quote", "via", "rate"),
+            (source, kind, TARGET, currency, via, rate),
+            strict=True,
+        ):
+            self.columns[name].append(value)
+        self.times.append(micros)
+        self.versions.append(version)
+        self.deleted.append(deleted)
+
+    def table_write(self) -> TableWrite:
+        columns: dict[str, Any] = dict(self.columns)
+        columns["observed_at"] = np.array(self.times, dtype=np.int64)
+        return TableWrite(
+            table=NAME,
+            columns={name: columns[name] for name in TABLE.column_names},
+            versions=self.versions,
+            deleted=self.deleted,
+        )
+
+
+@hookimpl
+def fxcortex_register_analyzers(register: Callable[[CrossRatesAnalyzer], None]) -> None:
+    """Register the cross-rates analytic."""
+    register(CrossRatesAnalyzer())
