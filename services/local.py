@@ -726,8 +726,8 @@ class KafkaService(Service):
                 self.log4j,
                 "kafka.tools.StorageTool",
                 "format",
-                "--cluster-id",
-                cluster_id_file.read_text().strip(),
+                # One argument: a random id may begin with "-", which would read as an option.
+                f"--cluster-id={cluster_id_file.read_text().strip()}",
                 "--config",
                 str(self.config),
                 "--ignore-formatted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -109,5 +110,120 @@ def test_uncommitted_changes_are_delivered_again(kafka: Any) -> None:
     try:
         second = _poll_all(feed, 5)
         assert second == first  # same changes, same positions
+    finally:
+        feed.close()
+
+
+def _topic(kafka: Any, partitions: int) -> str:
+    topic = f"fxfeed-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka.bootstrap_servers})
+    for future in admin.create_topics([NewTopic(topic, num_partitions=partitions)]).values():
+        future.result(timeout=30)
+    return topic
+
+
+def _produce_pairs(kafka: Any, topic: str, pairs: int, days: int) -> int:
+    producer = Producer({"bootstrap.servers": kafka.bootstrap_servers})
+    for pair in range(pairs):
+        key = json.dumps({"base": "EUR", "quote": f"X{pair:02d}"}).encode()
+        for day in range(1, days + 1):
+            producer.produce(topic, key=key, value=_envelope("c", f"1.{day:04d}", day))
+    producer.flush(30)
+    return pairs * days
+
+
+def test_a_rebalance_flushes_the_changes_in_hand_before_partitions_are_revoked(kafka: Any) -> None:
+    topic = _topic(kafka, partitions=4)
+    total = _produce_pairs(kafka, topic, pairs=12, days=25)
+    group = f"g-{topic}"
+    first = KafkaChangeFeed(kafka.bootstrap_servers, topic, group_id=group, batch_timeout=20.0)
+    flushed: list[RateChange] = []
+
+    def flush(changes: Any) -> None:  # what the analyzer does: apply, then commit
+        flushed.extend(changes)
+        first.commit(changes[-1].position)
+
+    first.flush_before_revoke(flush)
+    taken: list[RateChange] = []
+    second_assigned: list[int] = []
+
+    def second_consumer() -> None:  # joins while the first holds every change in hand
+        time.sleep(5.0)
+        second = KafkaChangeFeed(kafka.bootstrap_servers, topic, group_id=group, batch_timeout=1.0)
+        try:
+            until = time.monotonic() + 12.0
+            while time.monotonic() < until:
+                taken.extend(second.poll(1000))
+            second_assigned.append(second.assigned())
+        finally:
+            second.close()
+
+    joining = threading.Thread(target=second_consumer)
+    joining.start()
+    try:
+        # One poll of 20 s: the first consumer reads all, then the second joins and the group
+        # revokes some partitions from the first in the middle of this call.
+        returned = first.poll(1_000_000)
+        joining.join(60)
+        assert first.revocations >= 1 and second_assigned and second_assigned[0] > 0
+        # Everything in hand was applied and committed by its first owner before the revoke: the
+        # new owner of the revoked partitions has nothing to read again, and the poll returns
+        # nothing twice.
+        assert len(flushed) == total and returned == []
+        assert taken == []
+    finally:
+        joining.join(60)
+        first.close()
+
+
+def test_a_change_an_analyzer_rejects_is_dead_lettered_with_its_message(kafka: Any) -> None:
+    topic = _topic(kafka, partitions=1)
+    _produce_pairs(kafka, topic, pairs=1, days=3)
+    feed = KafkaChangeFeed(kafka.bootstrap_servers, topic, group_id=f"g-{topic}")
+    try:
+        changes = _poll_all(feed, 3)
+        feed.dead_letter(changes[1], "ValueError: refuses 1.0002", analyzer="picky")
+        feed.commit(changes[-1].position)
+        assert feed.dead_lettered == 1
+    finally:
+        feed.close()
+    dead = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"dlq-{topic}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    dead.subscribe([f"{topic}.dead-letter"])
+    try:
+        message = None
+        deadline = time.monotonic() + 60
+        while message is None and time.monotonic() < deadline:
+            message = dead.poll(0.5)
+            if message is not None and message.error() is not None:
+                message = None
+        assert message is not None
+        headers = dict(message.headers() or [])
+        assert headers["fxcortex.analyzer"] == b"picky"
+        assert headers["fxcortex.reason"] == b"ValueError: refuses 1.0002"
+        assert headers["fxcortex.offset"] == b"1"
+        assert message.value() == _envelope("c", "1.0002", 2)
+    finally:
+        dead.close()
+
+
+def test_rewind_hands_out_the_uncommitted_changes_again(kafka: Any) -> None:
+    topic = _topic(kafka, partitions=2)
+    total = _produce_pairs(kafka, topic, pairs=4, days=10)
+    feed = KafkaChangeFeed(kafka.bootstrap_servers, topic, group_id=f"g-{topic}")
+    try:
+        head = _poll_all(feed, total)
+        feed.commit(head[-1].position)  # everything so far is done
+        _produce_pairs(kafka, topic, pairs=4, days=3)
+        tail = _poll_all(feed, 12)
+        feed.rewind()  # the tail's batch failed: it must come again, and nothing before it
+        again = _poll_all(feed, 12)
+        assert sorted(c.position for c in again) == sorted(c.position for c in tail)
+        assert len(again) == 12
     finally:
         feed.close()

@@ -5,6 +5,12 @@ analytics store (idempotent: versioned by feed position); the analyzers' state i
 cache; last, the feed position is committed. Stopping at any point between these steps and running
 again re-reads the uncommitted batch and writes the same rows with the same versions, so the tables
 end up the same as after an uninterrupted run.
+
+An analyzer that raises on a batch gets it again (`RejectPolicy.attempts`); if it still fails and
+the feed can dead-letter (Kafka), the changes it rejects are found by bisection and set aside with
+the reason, and the rest of the batch goes on. A feed that offers ``flush_before_revoke``
+(Kafka) gets the same apply-and-commit step, to run on the changes in hand before a rebalance
+takes partitions away.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ class AnalyzerError(FxCortexError):
 
     def __init__(self, analyzer: str, first: int, last: int, reason: str) -> None:
         self.analyzer = analyzer
+        self.reason = reason
         self.first_position = first
         self.last_position = last
         super().__init__(f"analyzer {analyzer!r} failed on changes {first}..{last}: {reason}")
@@ -54,6 +61,7 @@ class AnalyzeResult:
     changes: int = 0
     batches: int = 0
     position: int = 0
+    rejected: int = 0  # changes an analyzer rejected, set aside to the dead letters
     rows_written: dict[str, int] = attrs.Factory(dict)
 
 
@@ -73,8 +81,8 @@ def analyze_batch(
         owned = {spec.name for spec in analyzer.tables}
         try:
             produced = analyzer.process(changes, BatchContext(state, intervals))
-        except FxCortexError:
-            raise
+        except StoreError:
+            raise  # the cache failed, not the analyzer: retried by the caller, never rejected
         except Exception as error:
             raise AnalyzerError(
                 analyzer.name,
@@ -136,6 +144,90 @@ class StoreRetry:
             attempt += 1
 
 
+@attrs.frozen(kw_only=True)
+class RejectPolicy:
+    """What happens when an analyzer raises on a batch.
+
+    The batch is analyzed up to ``attempts`` times. Then, if the feed has ``dead_letter``, the
+    first change whose prefix of the batch fails is found by bisection, set aside, and the rest
+    analyzed again — at most ``most_per_batch`` changes per batch, beyond which the error stands
+    (a broken analyzer should stop the service, not empty the stream into the dead letters).
+    """
+
+    attempts: int = 3
+    most_per_batch: int = 100
+
+
+def analyze_rejecting(
+    changes: Sequence[RateChange],
+    analyzers: Sequence[Analyzer],
+    *,
+    cache: Cache,
+    intervals: Mapping[str, timedelta],
+    feed: ChangeFeed,
+    policy: RejectPolicy,
+) -> tuple[list[TableWrite], dict[str, bytes], set[str], int]:
+    """`analyze_batch`, with the retries and dead-lettering of `RejectPolicy`; also the rejects."""
+
+    def analyze(part: Sequence[RateChange]) -> tuple[list[TableWrite], dict[str, bytes], set[str]]:
+        if not part:
+            return [], {}, set()
+        return analyze_batch(part, analyzers, cache=cache, intervals=intervals)
+
+    failure: AnalyzerError | None = None
+    for attempt in range(1, policy.attempts + 1):
+        try:
+            return (*analyze(changes), 0)
+        except AnalyzerError as error:
+            failure = error
+            log.warning("attempt %d of %d: %s", attempt, policy.attempts, error)
+    dead_letter = getattr(feed, "dead_letter", None)
+    if dead_letter is None or failure is None:
+        raise failure or AnalyzerError("?", 0, 0, "no attempt made")
+    remaining = changes
+    rejected = 0
+    while True:
+        try:
+            return (*analyze(remaining), rejected)
+        except AnalyzerError as error:
+            if rejected >= policy.most_per_batch:
+                raise
+            index, culprit = _first_rejected(remaining, error, analyze)
+            change = remaining[index]
+            log.error("dead-lettering change %d: %s", change.position, culprit)
+            dead_letter(change, culprit.reason, analyzer=culprit.analyzer)
+            remaining = _without(remaining, index)
+            rejected += 1
+
+
+def _first_rejected(
+    changes: Sequence[RateChange],
+    whole: AnalyzerError,
+    analyze: Callable[[Sequence[RateChange]], object],
+) -> tuple[int, AnalyzerError]:
+    """The index of the change that makes the shortest failing prefix fail, and that failure.
+
+    Analyzing a prefix commits nothing (state is buffered), so bisecting costs only compute.
+    """
+    low, high, failure = 1, len(changes), whole  # the prefix of length ``high`` fails
+    while low < high:
+        middle = (low + high) // 2
+        try:
+            analyze(changes[:middle])
+        except AnalyzerError as error:
+            high, failure = middle, error
+        else:
+            low = middle + 1
+    return high - 1, failure
+
+
+def _without(changes: Sequence[RateChange], index: int) -> Sequence[RateChange]:
+    rows = getattr(changes, "rows", None)
+    if rows is not None:  # keep the columnar form the analyzers have a fast path for
+        return type(changes)(rows[:index] + rows[index + 1 :])  # type: ignore[call-arg]
+    return [*changes[:index], *changes[index + 1 :]]
+
+
 def run_analyzer(
     feed: ChangeFeed,
     analyzers: Sequence[Analyzer],
@@ -149,24 +241,25 @@ def run_analyzer(
     max_batches: int | None = None,
     retry: StoreRetry | None = None,
     metrics: AnalyzerMetrics | None = None,
+    reject: RejectPolicy | None = None,
 ) -> AnalyzeResult:
     """Process the feed until it is caught up (or ``max_batches`` ran); ``on_batch`` gets sizes.
 
     A store that refuses a write is retried as ``retry`` says (default `StoreRetry()`); nothing
-    of the batch (state, feed position) is committed before its rows are written.
+    of the batch (state, feed position) is committed before its rows are written. An analyzer
+    that raises is handled as ``reject`` says (default `RejectPolicy()`).
     """
     retry = retry or StoreRetry()
+    reject = reject or RejectPolicy()
     if metrics is not None:
         count_failure = metrics.store_failures.inc
         retry = attrs.evolve(retry, on_failure=lambda _: count_failure())
     result = AnalyzeResult()
-    while max_batches is None or result.batches < max_batches:
-        changes = feed.poll(batch_size)
-        if not changes:
-            break
+
+    def apply(changes: Sequence[RateChange]) -> None:
         try:
-            writes, puts, deletes = analyze_batch(
-                changes, analyzers, cache=cache, intervals=intervals
+            writes, puts, deletes, rejected = analyze_rejecting(
+                changes, analyzers, cache=cache, intervals=intervals, feed=feed, policy=reject
             )
             started = time.perf_counter()
             retry.write(store, writes)
@@ -189,6 +282,7 @@ def run_analyzer(
             metrics.batch(_committed_micros(changes), written_at, insert_seconds)
             metrics.feed_state(feed.pending(), getattr(feed, "dead_lettered", 0))
         result.changes += len(changes)
+        result.rejected += rejected
         result.batches += 1
         result.position = position
         if hooks is not None:
@@ -197,6 +291,15 @@ def run_analyzer(
             )
         if on_batch is not None:
             on_batch(len(changes))
+
+    register_flush = getattr(feed, "flush_before_revoke", None)
+    if register_flush is not None:
+        register_flush(apply)
+    while max_batches is None or result.batches < max_batches:
+        changes = feed.poll(batch_size)
+        if not changes:
+            break
+        apply(changes)
     return result
 
 

@@ -9,21 +9,30 @@ re-delivery change nothing. A message that does not decode goes to the dead-lett
 the reason, topic, partition and offset in headers, and the stream goes on; the dead letters are
 flushed before the offsets that pass them are committed.
 
-When the group takes partitions away, the offsets polled but not committed of those partitions
-are forgotten: their new owner reads them again.
+When the group is about to take partitions away, the changes in hand (polled in the current
+`poll`, not yet returned) are first handed to the callback the analyzer registered with
+`flush_before_revoke`, which analyzes, writes and commits them: the new owner starts after them,
+so a rebalance neither repeats work nor leaves one pair's state in two consumers. Without a
+callback, or when the partitions are lost (the group already gave them away), what was polled of
+them is forgotten and their new owner reads it again.
+
+A change an analyzer rejects goes to the same dead-letter topic (`dead_letter`), with the
+analyzer's reason: the analyzer calls it after its bounded retries.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from fxcortex.core import FxCortexError
 from fxcortex.core.models import RateChange
-from fxcortex.runtime.adapters.debezium import DecodeError, decode
+from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode
+
+_SLICE_SECONDS = 0.5
 
 
 class ChangeFeedError(FxCortexError):
@@ -60,18 +69,46 @@ class KafkaChangeFeed:
         )
         self._producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all"})
         self._polled: dict[tuple[str, int], int] = {}  # next offset to commit per partition
-        self._consumer.subscribe([topic], on_revoke=self._on_revoke, on_lost=self._on_revoke)
+        self._messages: dict[int, Message] = {}  # polled, not committed, by position
+        self._in_hand: list[RateChange] = []  # decoded by the running poll, not yet returned
+        self._flush: Callable[[Sequence[RateChange]], object] | None = None
+        self.revocations = 0
+        self._consumer.subscribe([topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
+
+    def flush_before_revoke(self, flush: Callable[[Sequence[RateChange]], object]) -> None:
+        """Have ``flush`` apply and commit the changes in hand before partitions are revoked."""
+        self._flush = flush
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        for partition in partitions:
-            self._polled.pop((partition.topic, partition.partition), None)
+        self.revocations += 1
+        if self._flush is not None and self._in_hand:
+            # Still the owner: apply what was polled and commit it, so the next owner of these
+            # partitions starts after it. An error here propagates out of `consume`, and nothing
+            # of the batch was committed: the new owner reads it again.
+            self._flush(list(self._in_hand))
+            self._in_hand.clear()
+        self._forget(partitions)
 
-    def _dead_letter(self, message: Message, error: DecodeError) -> None:
+    def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.revocations += 1
+        self._forget(partitions)
+
+    def _forget(self, partitions: list[TopicPartition]) -> None:
+        gone = {(p.topic, p.partition) for p in partitions}
+        for key in gone:
+            self._polled.pop(key, None)
+        numbers = {partition for topic, partition in gone if topic == self.topic}
+        self._in_hand[:] = [c for c in self._in_hand if c.position >> OFFSET_BITS not in numbers]
+
+    def _dead_letter(
+        self, message: Message, reason: str, extra: Sequence[tuple[str, str]] = ()
+    ) -> None:
         headers: list[tuple[str, str | bytes | None]] = [
-            ("fxcortex.reason", error.reason.encode()),
-            ("fxcortex.topic", error.topic.encode()),
-            ("fxcortex.partition", str(error.partition).encode()),
-            ("fxcortex.offset", str(error.offset).encode()),
+            ("fxcortex.reason", reason.encode()),
+            ("fxcortex.topic", str(message.topic()).encode()),
+            ("fxcortex.partition", str(message.partition()).encode()),
+            ("fxcortex.offset", str(message.offset()).encode()),
+            *((name, value.encode()) for name, value in extra),
         ]
         self._producer.produce(
             self.dead_letter_topic, value=message.value(), key=message.key(), headers=headers
@@ -79,17 +116,33 @@ class KafkaChangeFeed:
         self._producer.poll(0)
         self.dead_lettered += 1
 
+    def dead_letter(self, change: RateChange, reason: str, *, analyzer: str) -> None:
+        """Set a polled change aside to the dead-letter topic: ``analyzer`` rejected it."""
+        message = self._messages.get(change.position)
+        if message is None:
+            raise ChangeFeedError(
+                f"change at position {change.position} is not in hand: it cannot be dead-lettered"
+            )
+        self._dead_letter(message, reason, [("fxcortex.analyzer", analyzer)])
+
     def poll(self, max_changes: int) -> Sequence[RateChange]:
         """Up to ``max_changes`` changes, waiting at most ``batch_timeout`` seconds in all."""
-        changes: list[RateChange] = []
+        changes = self._in_hand = []
         deadline = time.monotonic() + self.batch_timeout
         while len(changes) < max_changes:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            messages = self._consumer.consume(min(max_changes - len(changes), 10_000), remaining)
-            if not messages:
-                break
+            revocations = self.revocations
+            # Short slices: what is read is in hand (and flushed on a revoke) within half a second.
+            messages = self._consumer.consume(
+                min(max_changes - len(changes), 10_000), min(remaining, _SLICE_SECONDS)
+            )
+            if self.revocations != revocations:
+                # Messages of partitions revoked during this call came back after the revoke
+                # callback: they are the new owner's now, and were not committed here.
+                owned = {(p.topic, p.partition) for p in self._consumer.assignment()}
+                messages = [m for m in messages if (m.topic(), m.partition()) in owned]
             for message in messages:
                 error = message.error()
                 if error is not None:
@@ -103,17 +156,20 @@ class KafkaChangeFeed:
                         message.value(), topic=topic, partition=partition, offset=offset
                     )
                 except DecodeError as decode_error:
-                    self._dead_letter(message, decode_error)
+                    self._dead_letter(message, decode_error.reason)
                     change = None
                 self._polled[(topic, partition)] = offset + 1
                 if change is not None:
                     changes.append(change)
+                    self._messages[change.position] = message
+        self._in_hand = []
         return changes
 
     def commit(self, position: int) -> None:
         """Commit the offsets of everything polled (``position`` is the batch's last change)."""
         if self._producer.flush(30) > 0:
             raise ChangeFeedError(f"dead letters to {self.dead_letter_topic} not delivered")
+        self._messages.clear()
         if not self._polled:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._polled.items()]
@@ -122,6 +178,24 @@ class KafkaChangeFeed:
         except KafkaException as error:
             raise ChangeFeedError(f"commit of {self.topic} offsets failed: {error}") from error
         self._polled.clear()
+
+    def rewind(self) -> None:
+        """Forget what was polled and not committed: the next poll starts after the commit.
+
+        Seeks every assigned partition back to its committed offset (the earliest when the group
+        has none), so a caller that goes on after a failed batch reads the batch again.
+        """
+        assigned = self._consumer.assignment()
+        self._polled.clear()
+        self._messages.clear()
+        self._in_hand = []
+        if not assigned:
+            return
+        for partition in self._consumer.committed(assigned, timeout=10):
+            if partition.offset < 0:  # nothing committed yet: back to the start
+                low, _high = self._consumer.get_watermark_offsets(partition, timeout=10)
+                partition.offset = low
+            self._consumer.seek(partition)
 
     def assigned(self) -> int:
         """How many partitions the group gives this consumer now (0 before the first assignment)."""
