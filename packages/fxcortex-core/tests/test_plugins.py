@@ -102,8 +102,11 @@ def test_the_fixtures_for_plugin_authors_add_their_plugin_to_the_installed_ones(
 
 @pytest.mark.parametrize("kind", ["sources", "transforms", "analyzers"])
 def test_a_duplicate_name_names_both_plugins(components: Any, kind: str) -> None:
-    make = {"sources": components.source, "transforms": components.transform,
-            "analyzers": components.analyzer}[kind]
+    make = {
+        "sources": components.source,
+        "transforms": components.transform,
+        "analyzers": components.analyzer,
+    }[kind]
     first = components.plugin(**{kind: [make("same")]})
     second = components.plugin(**{kind: [make("same")]})
 

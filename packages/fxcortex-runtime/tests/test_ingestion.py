@@ -343,6 +343,11 @@ def test_the_seeds_database_and_redis_names_are_read() -> None:
     assert (settings.redis.host, settings.redis.port, settings.redis.db) == ("cache", 6380, 0)
     defaults = Settings.from_env({})
     assert str(defaults.database) == "postgresql://fxcortex@localhost:5432/fxcortex"
+    from fxcortex.runtime.connector import RATES_TOPIC
+
+    assert (defaults.rates_topic, defaults.analyzer_group) == (RATES_TOPIC, "fxcortex-analyzer")
+    chosen = Settings.from_env({"FXCORTEX_RATES_TOPIC": "fx.rates", "FXCORTEX_ANALYZER_GROUP": "g"})
+    assert (chosen.rates_topic, chosen.analyzer_group) == ("fx.rates", "g")
     with pytest.raises(ConfigError, match="DB_PORT"):
         Settings.from_env({"DB_PORT": "fifty"})
 

@@ -124,8 +124,14 @@ class LocalServer:
 @pytest.fixture
 def http_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalServer]:
     """A `LocalServer` on 127.0.0.1, with proxies switched off so requests reach it."""
-    for variable in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
-                     "ALL_PROXY"):
+    for variable in (
+        "http_proxy",
+        "HTTP_PROXY",
+        "https_proxy",
+        "HTTPS_PROXY",
+        "all_proxy",
+        "ALL_PROXY",
+    ):
         monkeypatch.delenv(variable, raising=False)
     state: dict[str, LocalServer] = {}
 

@@ -111,8 +111,14 @@ def test_the_first_fix_was_observed_at_14_15_frankfurt_winter_time(
 
 @pytest.mark.parametrize(
     ("code", "day"),
-    [("BGN", date(2026, 10, 30)), ("CYP", date(2026, 10, 30)), ("HRK", date(2026, 10, 30)),
-     ("RUB", date(2026, 10, 30)), ("TRY", date(1999, 1, 4)), ("RON", date(1999, 1, 4))],
+    [
+        ("BGN", date(2026, 10, 30)),
+        ("CYP", date(2026, 10, 30)),
+        ("HRK", date(2026, 10, 30)),
+        ("RUB", date(2026, 10, 30)),
+        ("TRY", date(1999, 1, 4)),
+        ("RON", date(1999, 1, 4)),
+    ],
 )
 def test_a_currency_without_a_rate_that_day_has_no_quote(
     bundled_quotes: list[Quote], code: str, day: date
@@ -137,7 +143,10 @@ def test_the_source_reads_the_bundled_history_inside_a_window(
     expected = [q for q in bundled_quotes if window.contains(q.observed_at.date())]
     assert sorted(fetched, key=lambda q: q.key) == sorted(expected, key=lambda q: q.key)
     assert {q.observed_at.date() for q in fetched} == {
-        date(2026, 10, 26), date(2026, 10, 27), date(2026, 10, 28), date(2026, 10, 29)
+        date(2026, 10, 26),
+        date(2026, 10, 27),
+        date(2026, 10, 28),
+        date(2026, 10, 29),
     }
 
 

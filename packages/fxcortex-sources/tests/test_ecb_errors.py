@@ -17,11 +17,7 @@ from fxcortex.sources.ecb import parse
 
 Refusal = Callable[..., SourceError]
 
-GOOD_CSV = (
-    b"Date,USD,JPY,CYP,\n"
-    b"2024-01-03,1.0919,155.79,N/A,\n"
-    b"2024-01-02,1.0956,159.17,N/A,\n"
-)
+GOOD_CSV = b"Date,USD,JPY,CYP,\n2024-01-03,1.0919,155.79,N/A,\n2024-01-02,1.0956,159.17,N/A,\n"
 GOOD_XML = (
     b'<gesmes:Envelope xmlns:gesmes="http://www.gesmes.org/xml/2002-08-01"'
     b' xmlns="http://www.ecb.int/vocabulary/2002-08-01/eurofxref">'
@@ -38,8 +34,11 @@ def zipped(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -
     with zipfile.ZipFile(buffer, "w", compression=compression) as archive:
         for name, content in members.items():
             # a fixed time keeps the bytes, and so the offsets patched below, the same every run
-            archive.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 3, 16, 0, 0)), content,
-                             compress_type=compression)
+            archive.writestr(
+                zipfile.ZipInfo(name, date_time=(2024, 1, 3, 16, 0, 0)),
+                content,
+                compress_type=compression,
+            )
     return buffer.getvalue()
 
 
@@ -96,8 +95,13 @@ LOCAL, CENTRAL, END = b"PK\x03\x04", b"PK\x01\x02", b"PK\x05\x06"
         # the central directory said to start past where it is (ValueError: negative seek)
         patched(GOOD_ZIP, END, 16, b"\xff"),
     ],
-    ids=["corrupt-deflate-stream", "unsupported-method", "encrypted", "future-version",
-         "central-directory-offset-too-large"],
+    ids=[
+        "corrupt-deflate-stream",
+        "unsupported-method",
+        "encrypted",
+        "future-version",
+        "central-directory-offset-too-large",
+    ],
 )
 def test_a_damaged_zip_is_refused_as_a_source_error(refusal: Refusal, damaged: bytes) -> None:
     error = refusal(damaged, label="eurofxref-hist.zip")
@@ -229,9 +233,11 @@ def test_a_rate_that_is_not_positive_and_finite_is_refused(refusal: Refusal, tex
 
 @pytest.mark.parametrize(
     ("row", "says"),
-    [(b"2024-01-01,1.09", "1 values for 3 currencies"),
-     (b"2024-01-01,1.09,155.1", "2 values for 3 currencies"),
-     (b"2024-01-01,1.09,155.1,N/A,7.1,", "4 values for 3 currencies")],
+    [
+        (b"2024-01-01,1.09", "1 values for 3 currencies"),
+        (b"2024-01-01,1.09,155.1", "2 values for 3 currencies"),
+        (b"2024-01-01,1.09,155.1,N/A,7.1,", "4 values for 3 currencies"),
+    ],
     ids=["one-value", "two-values", "one-too-many"],
 )
 def test_a_row_with_the_wrong_number_of_values_is_refused(
@@ -376,8 +382,29 @@ def check_outcome(payload: bytes) -> None:
     assert len({q.key for q in quotes}) == len(quotes)
 
 
-INTERESTING = [b",", b"\n", b"\r", b'"', b"-", b".", b"0", b"9", b"E", b" ", b"N/A", b"\x00",
-               b"\xff", b"<", b">", b"'", b"Date", b"EUR", b"USD", b"2024-01-02", b"1e999"]
+INTERESTING = [
+    b",",
+    b"\n",
+    b"\r",
+    b'"',
+    b"-",
+    b".",
+    b"0",
+    b"9",
+    b"E",
+    b" ",
+    b"N/A",
+    b"\x00",
+    b"\xff",
+    b"<",
+    b">",
+    b"'",
+    b"Date",
+    b"EUR",
+    b"USD",
+    b"2024-01-02",
+    b"1e999",
+]
 
 mutations = st.lists(
     st.tuples(

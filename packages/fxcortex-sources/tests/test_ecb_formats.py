@@ -38,33 +38,45 @@ def test_the_daily_xml_reads_to_one_euro_mid_quote_per_currency() -> None:
     quotes = parse(DAILY_XML, label="eurofxref-daily.xml")
 
     assert quotes == [
-        Quote(pair=Pair.of("EUR", code), rate=Decimal(rate), observed_at=SEPT_4_2026,
-              source="ecb", kind=QuoteKind.MID)
+        Quote(
+            pair=Pair.of("EUR", code),
+            rate=Decimal(rate),
+            observed_at=SEPT_4_2026,
+            source="ecb",
+            kind=QuoteKind.MID,
+        )
         for code, rate in [("USD", "1.1622"), ("JPY", "181.59"), ("GBP", "0.85898")]
     ]
 
 
 def test_the_90_day_xml_reads_every_day(payloads: Any) -> None:
-    document = payloads.xml({
-        "2026-09-04": {"USD": "1.1622", "JPY": "181.59"},
-        "2026-09-03": {"USD": "1.1615", "JPY": "181.02"},
-        "2026-09-02": {"USD": "1.1601", "JPY": "180.7"},
-    })
+    document = payloads.xml(
+        {
+            "2026-09-04": {"USD": "1.1622", "JPY": "181.59"},
+            "2026-09-03": {"USD": "1.1615", "JPY": "181.02"},
+            "2026-09-02": {"USD": "1.1601", "JPY": "180.7"},
+        }
+    )
 
     quotes = parse(document, label="eurofxref-hist-90d.xml")
 
     assert rates(quotes) == {
-        ("USD", date(2026, 9, 4)): "1.1622", ("JPY", date(2026, 9, 4)): "181.59",
-        ("USD", date(2026, 9, 3)): "1.1615", ("JPY", date(2026, 9, 3)): "181.02",
-        ("USD", date(2026, 9, 2)): "1.1601", ("JPY", date(2026, 9, 2)): "180.7",
+        ("USD", date(2026, 9, 4)): "1.1622",
+        ("JPY", date(2026, 9, 4)): "181.59",
+        ("USD", date(2026, 9, 3)): "1.1615",
+        ("JPY", date(2026, 9, 3)): "181.02",
+        ("USD", date(2026, 9, 2)): "1.1601",
+        ("JPY", date(2026, 9, 2)): "180.7",
     }
 
 
 def test_the_xml_reads_legacy_currencies(payloads: Any) -> None:
     quotes = parse(payloads.xml({"2007-12-31": {"CYP": "0.585274", "MTL": "0.4293"}}))
 
-    assert rates(quotes) == {("CYP", date(2007, 12, 31)): "0.585274",
-                             ("MTL", date(2007, 12, 31)): "0.4293"}
+    assert rates(quotes) == {
+        ("CYP", date(2007, 12, 31)): "0.585274",
+        ("MTL", date(2007, 12, 31)): "0.4293",
+    }
     assert all(q.pair.quote.is_legacy for q in quotes)
 
 
@@ -93,8 +105,10 @@ def test_the_history_csv_reads_every_rate_of_every_day(payloads: Any) -> None:
     quotes = parse(csv)
 
     assert rates(quotes) == {
-        ("USD", date(2024, 1, 3)): "1.0919", ("JPY", date(2024, 1, 3)): "155.79",
-        ("USD", date(2024, 1, 2)): "1.0956", ("JPY", date(2024, 1, 2)): "159.17",
+        ("USD", date(2024, 1, 3)): "1.0919",
+        ("JPY", date(2024, 1, 3)): "155.79",
+        ("USD", date(2024, 1, 2)): "1.0956",
+        ("JPY", date(2024, 1, 2)): "159.17",
     }
     assert {q.pair.base.code for q in quotes} == {"EUR"}
     assert {q.kind for q in quotes} == {QuoteKind.MID}
@@ -103,8 +117,10 @@ def test_the_history_csv_reads_every_rate_of_every_day(payloads: Any) -> None:
 def test_the_daily_csv_variant_reads_its_written_out_date_and_spaced_cells() -> None:
     quotes = parse(DAILY_CSV, label="eurofxref.csv")
 
-    assert rates(quotes) == {("USD", date(2026, 10, 30)): "1.1172",
-                             ("JPY", date(2026, 10, 30)): "175.68"}
+    assert rates(quotes) == {
+        ("USD", date(2026, 10, 30)): "1.1172",
+        ("JPY", date(2026, 10, 30)): "175.68",
+    }
     assert {q.observed_at for q in quotes} == {OCT_30_2026}
 
 
@@ -120,8 +136,10 @@ def test_the_real_daily_csv_reads_its_29_currencies() -> None:
 
 @pytest.mark.parametrize(
     ("member", "content"),
-    [("eurofxref.csv", DAILY_CSV),
-     ("eurofxref-hist.csv", b"Date,USD,JPY,\n2026-10-30,1.1172,175.68,\n")],
+    [
+        ("eurofxref.csv", DAILY_CSV),
+        ("eurofxref-hist.csv", b"Date,USD,JPY,\n2026-10-30,1.1172,175.68,\n"),
+    ],
 )
 def test_a_zipped_csv_reads_like_the_csv_itself(payloads: Any, member: str, content: bytes) -> None:
     assert parse(payloads.zipped({member: content})) == parse(content)
@@ -233,8 +251,9 @@ def test_parsed_quotes_are_observed_at_the_concertation(
 ) -> None:
     (quote,) = parse(payloads.history_csv(["USD"], [(day, ["1.09"])]))
 
-    assert quote.observed_at == datetime.fromisoformat(day).replace(hour=utc_hour, minute=15,
-                                                                     tzinfo=UTC)
+    assert quote.observed_at == datetime.fromisoformat(day).replace(
+        hour=utc_hour, minute=15, tzinfo=UTC
+    )
     assert quote.observed_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
 
 

@@ -71,14 +71,15 @@ def test_a_timeout_that_is_not_a_positive_duration_fails_as_a_source_error(
 
 
 def test_a_local_file_is_read_like_the_payload_it_holds(tmp_path: Path, payloads: Any) -> None:
-    content = payloads.history_csv(["USD", "JPY"], [("2024-01-03", ["1.0919", "155.79"]),
-                                                    ("2024-01-02", ["1.0956", "159.17"])])
+    content = payloads.history_csv(
+        ["USD", "JPY"], [("2024-01-03", ["1.0919", "155.79"]), ("2024-01-02", ["1.0956", "159.17"])]
+    )
     path = tmp_path / "eurofxref-hist.zip"
     path.write_bytes(payloads.zipped({"eurofxref-hist.csv": content}))
 
-    quotes = list(EcbSource().configure(location=str(path)).fetch(
-        FetchWindow(since=date(2024, 1, 3))
-    ))
+    quotes = list(
+        EcbSource().configure(location=str(path)).fetch(FetchWindow(since=date(2024, 1, 3)))
+    )
 
     assert quotes == parse(content, window=FetchWindow(since=date(2024, 1, 3)))
     assert len(quotes) == 2
@@ -114,9 +115,11 @@ def test_a_folder_given_as_the_location_is_a_source_error(tmp_path: Path) -> Non
 
 
 def test_the_bundled_location_reads_offline() -> None:
-    quotes = list(EcbSource().configure(location=BUNDLED).fetch(
-        FetchWindow(since=date(2026, 10, 30), until=date(2026, 10, 30))
-    ))
+    quotes = list(
+        EcbSource()
+        .configure(location=BUNDLED)
+        .fetch(FetchWindow(since=date(2026, 10, 30), until=date(2026, 10, 30)))
+    )
 
     assert len(quotes) == 29
 

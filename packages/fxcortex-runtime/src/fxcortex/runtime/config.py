@@ -13,6 +13,8 @@ variable                   meaning (default)
 ``REDIS_HOST``             the distributed profile's Redis (``localhost``)
 ``REDIS_PORT``             its port (6379); ``REDIS_DB`` (0), ``REDIS_PASSWORD`` (none)
 ``KAFKA_BOOTSTRAP_SERVERS`` the distributed profile's Kafka (``localhost:9092``)
+``FXCORTEX_RATES_TOPIC``   the Debezium topic of the rates table (``fxcortex.fxcortex.rates``)
+``FXCORTEX_ANALYZER_GROUP`` the analyzers' Kafka consumer group (``fxcortex-analyzer``)
 ``CONNECT_URL``            its Kafka Connect REST API (``http://localhost:8083``)
 =========================  ================================================================
 
@@ -106,6 +108,8 @@ class Settings:
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     kafka_bootstrap_servers: str = "localhost:9092"
+    rates_topic: str = "fxcortex.fxcortex.rates"
+    analyzer_group: str = "fxcortex-analyzer"
     connect_url: str = "http://localhost:8083"
 
     @classmethod
@@ -143,6 +147,8 @@ class Settings:
                 password=environ.get("REDIS_PASSWORD") or None,
             ),
             kafka_bootstrap_servers=environ.get("KAFKA_BOOTSTRAP_SERVERS") or "localhost:9092",
+            rates_topic=environ.get("FXCORTEX_RATES_TOPIC") or "fxcortex.fxcortex.rates",
+            analyzer_group=environ.get("FXCORTEX_ANALYZER_GROUP") or "fxcortex-analyzer",
             connect_url=(environ.get("CONNECT_URL") or "http://localhost:8083").rstrip("/"),
         )
 

@@ -47,8 +47,8 @@ def distributed(settings: Settings) -> Stores:
     """PostgreSQL rates, Debezium events from Kafka, a Redis cache; analytics in chDB for now.
 
     The analytics store is the embedded chDB under ``settings.home`` until a ClickHouse-server
-    adapter exists; the change feed reads the connector's topic in the ``fxcortex-analyzer``
-    consumer group.
+    adapter exists; the change feed reads the connector's topic (``settings.rates_topic``) in the
+    ``settings.analyzer_group`` consumer group.
     """
     try:
         from fxcortex.runtime.adapters import redis as redis_adapter
@@ -60,11 +60,14 @@ def distributed(settings: Settings) -> Stores:
             "pip install 'fxcortex-runtime[distributed]'"
         ) from error
     from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
-    from fxcortex.runtime.connector import RATES_TOPIC
 
     rates = PostgresRateStore(settings.database.conninfo)
     try:
-        feed = KafkaChangeFeed(settings.kafka_bootstrap_servers, RATES_TOPIC)
+        feed = KafkaChangeFeed(
+            settings.kafka_bootstrap_servers,
+            settings.rates_topic,
+            group_id=settings.analyzer_group,
+        )
     except BaseException:
         rates.close()
         raise
