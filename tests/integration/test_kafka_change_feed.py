@@ -136,7 +136,10 @@ def test_a_rebalance_flushes_the_changes_in_hand_before_partitions_are_revoked(k
     topic = _topic(kafka, partitions=4)
     total = _produce_pairs(kafka, topic, pairs=12, days=25)
     group = f"g-{topic}"
-    first = KafkaChangeFeed(kafka.bootstrap_servers, topic, group_id=group, batch_timeout=20.0)
+    # A long linger: the poll holds what it read when the second consumer joins.
+    first = KafkaChangeFeed(
+        kafka.bootstrap_servers, topic, group_id=group, batch_timeout=20.0, linger=20.0
+    )
     flushed: list[RateChange] = []
 
     def flush(changes: Any) -> None:  # what the analyzer does: apply, then commit

@@ -54,9 +54,7 @@ def test_the_embedded_pipeline_mirrors_the_rate_store_after_revisions_and_delete
             (q.source, q.pair.base.code, q.pair.quote.code, q.kind.value, q.rate)
             for q in pipeline.rates.quotes()
         }
-        mirrored = pipeline.query(
-            "SELECT source, base, quote, kind, rate FROM rates_mirror"
-        ).rows
+        mirrored = pipeline.query("SELECT source, base, quote, kind, rate FROM rates_mirror").rows
         assert len(mirrored) == len(stored) - 4
         assert {(*row[:4], Decimal(row[4]).normalize()) for row in mirrored} == {
             (*key[:4], key[4].normalize()) for key in expected

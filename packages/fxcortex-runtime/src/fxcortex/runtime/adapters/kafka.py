@@ -1,13 +1,15 @@
 """The distributed change feed: Debezium's events of ``fxcortex.rates`` read from Kafka.
 
 `KafkaChangeFeed` is a confluent-kafka consumer in a consumer group with auto-commit off. `poll`
-reads a batch bounded by size and time and returns the decoded changes in the order of their
-partitions (one pair's changes are all in one partition: the message key is the pair). `commit`
-commits the offsets of everything polled so far — the analyzer calls it only after the batch's
-writes landed, so a crash re-delivers, and the analytics store's versioned tables make a
-re-delivery change nothing. A message that does not decode goes to the dead-letter topic, with
-the reason, topic, partition and offset in headers, and the stream goes on; the dead letters are
-flushed before the offsets that pass them are committed.
+reads a batch bounded by size and time — it returns once ``max_changes`` are in hand, once
+``batch_timeout`` passed, or once nothing more arrived for ``linger`` seconds after the first
+change, so a backlog is read in full batches and a trickle with little delay — and returns the
+decoded changes in the order of their partitions (one pair's changes are all in one partition:
+the message key is the pair). `commit` commits the offsets of everything polled so far — the
+analyzer calls it only after the batch's writes landed, so a crash re-delivers, and the analytics
+store's versioned tables make a re-delivery change nothing. A message that does not decode goes
+to the dead-letter topic, with the reason, topic, partition and offset in headers, and the stream
+goes on; the dead letters are flushed before the offsets that pass them are committed.
 
 When the group is about to take partitions away, the changes in hand (polled in the current
 `poll`, not yet returned) are first handed to the callback the analyzer registered with
@@ -50,11 +52,13 @@ class KafkaChangeFeed:
         group_id: str = "fxcortex-analyzer",
         dead_letter_topic: str | None = None,
         batch_timeout: float = 1.0,
+        linger: float = 0.05,
         consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic
         self.dead_letter_topic = dead_letter_topic or f"{topic}.dead-letter"
         self.batch_timeout = batch_timeout
+        self.linger = linger
         self.dead_lettered = 0
         self._consumer = Consumer(
             {
@@ -134,10 +138,14 @@ class KafkaChangeFeed:
             if remaining <= 0:
                 break
             revocations = self.revocations
-            # Short slices: what is read is in hand (and flushed on a revoke) within half a second.
+            # Short slices: what is read is in hand (and flushed on a revoke) within half a second;
+            # once something is in hand, a slice of ``linger`` that brings nothing ends the batch.
+            wait = self.linger if changes else _SLICE_SECONDS
             messages = self._consumer.consume(
-                min(max_changes - len(changes), 10_000), min(remaining, _SLICE_SECONDS)
+                min(max_changes - len(changes), 10_000), min(remaining, wait)
             )
+            if not messages and changes:
+                break
             if self.revocations != revocations:
                 # Messages of partitions revoked during this call came back after the revoke
                 # callback: they are the new owner's now, and were not committed here.
