@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from fxcortex.analytics import ohlc
-from fxcortex.core import Analyzer, RateChange, TableWrite
-from fxcortex.core.state import BatchContext
+from fxcortex.core import Analyzer, AnalyzerContext, RateChange, TableWrite
 from fxcortex.core.testing import quote
 from fxcortex.runtime import Pipeline, Settings
 from fxcortex.runtime.analyzer import AnalyzerError, RejectPolicy, run_analyzer
@@ -30,7 +29,7 @@ class Picky:
         self.tables = self.inner.tables
         self.calls = 0
 
-    def process(self, changes: Sequence[RateChange], context: BatchContext) -> list[TableWrite]:
+    def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         self.calls += 1
         for change in changes:
             if change.after is not None and change.after.rate == POISON:

@@ -133,9 +133,21 @@ class Analyzer(Protocol):
     written equal those computed once from the final set of observations.
     """
 
-    name: str
-    description: str
-    tables: Sequence[TableSpec]
+    # Read-only members: a frozen attrs class or plain class attributes both satisfy them.
+    @property
+    def name(self) -> str:
+        """The analyzer's registered name (also its state's namespace)."""
+        ...
+
+    @property
+    def description(self) -> str:
+        """One line on what it computes."""
+        ...
+
+    @property
+    def tables(self) -> Sequence[TableSpec]:
+        """The tables it writes."""
+        ...
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch (ordered by position) and return the rows it changes."""
