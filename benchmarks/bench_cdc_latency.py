@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     root.chmod(0o755)
     stack = local.LocalServices(root)
     try:
-        stack.start(["postgres", "redis", "kafka", "kafka-connect"], report=sys.stderr)
+        stack.start(["postgres", "redis", "kafka", "kafka_connect"], report=sys.stderr)
         env = stack.env()
         return run(args, env, root)
     finally:

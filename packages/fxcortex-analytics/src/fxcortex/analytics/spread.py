@@ -82,7 +82,7 @@ def _instant(moment: str) -> tuple[int, int]:
 
 
 @attrs.define
-class _Cell:
+class DayCell:
     """One canonical pair on one day: its observations by quoter, and what it last wrote."""
 
     last_position: int = -1
@@ -94,7 +94,7 @@ class _Cell:
         return json.dumps([self.last_position, self.observations, self.written]).encode()
 
     @classmethod
-    def decode(cls, raw: bytes) -> _Cell:
+    def decode(cls, raw: bytes) -> DayCell:
         last_position, observations, written = json.loads(raw)
         return cls(last_position, observations, written)
 
@@ -133,7 +133,7 @@ class SpreadAnalyzer:
         stored = context.state.get_many(by_cell)
         rows = _Rows()
         for key, entries in by_cell.items():
-            cell = _Cell.decode(stored[key]) if key in stored else _Cell()
+            cell = DayCell.decode(stored[key]) if key in stored else DayCell()
             applied_before = cell.last_position
             newest = -1
             for quoter, moment, rate, inverted, position in entries:
@@ -163,7 +163,7 @@ class _Rows:
     versions: list[int] = attrs.Factory(list)
     deleted: list[bool] = attrs.Factory(list)
 
-    def cell(self, key: str, cell: _Cell, version: int) -> list[str]:
+    def cell(self, key: str, cell: DayCell, version: int) -> list[str]:
         """Queue a cell's rows, and withdrawals of rows it no longer has; its row names."""
         base, quote, day_number = key.split("|")
         day = from_micros(int(day_number) * DAY_US).date()

@@ -1,0 +1,218 @@
+"""Triangulation consistency: a triangulated cross against other sources' direct quotes.
+
+`cross_rates` prices every currency X in dollars through a source's common currency C
+(USD/JPY = EUR/JPY ÷ EUR/USD from the ECB). Another source may quote the same pair directly (the
+Fed's H.10 publishes USD/JPY). This analytic sets the two side by side, per pair and UTC day::
+
+    deviation    = triangulated / direct − 1     (0.001: the triangulated rate is 0.1 % higher)
+    deviation_bp = 10,000 · deviation
+
+- Both rates are taken in the canonical orientation of `spread` (EUR/USD, GBP/USD, USD/JPY, …):
+  a triangulated USD/X is inverted when X comes before USD in the market order.
+- Each side counts with its last observation of the day (the day's close), as in `spread`.
+- One row per pair, day, triangulating source and kind, common currency (``via``), and direct
+  source and kind; the direct source is never the triangulating one (a source that quotes X
+  against USD itself gets no triangulated X: see `cross_rates`).
+
+A large deviation on one day points at a stale or mistyped fix in one of the three quotes; a
+persistent one at different fixing times (the ECB fixes at 14:15 CET, the Fed at noon New York).
+
+State: the cells of `cross_rates` (one source's quotes at one instant, under ``i|…``) give the
+triangulated rates, and per canonical pair and day a `spread.DayCell` (under ``d|…``) holds the
+triangulated (``t|source|kind|via``) and direct (``d|source|kind``) observations, so a revision
+or delete anywhere recomputes exactly the days it touches, and a re-delivered batch changes
+nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from fxcortex.analytics.buckets import DAY_US, from_micros
+from fxcortex.analytics.cross_rates import TARGET, crosses
+from fxcortex.analytics.spread import PRICE, DayCell, canonical
+from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
+from fxcortex.core.batch import images as change_images
+
+NAME = "triangulation"
+
+TABLE = TableSpec(
+    name=NAME,
+    description="A triangulated cross beside other sources' direct quotes, per pair and UTC day.",
+    columns=(
+        Column(name="base", type="LowCardinality(String)", description="canonical base"),
+        Column(name="quote", type="LowCardinality(String)", description="canonical quote"),
+        Column(name="day", type="Date", description="UTC day of the observations"),
+        Column(name="source", type="LowCardinality(String)", description="triangulating source"),
+        Column(name="kind", type="LowCardinality(String)", description="its kind"),
+        Column(name="via", type="LowCardinality(String)", description="the common currency"),
+        Column(name="direct_source", type="LowCardinality(String)", description="quoting source"),
+        Column(name="direct_kind", type="LowCardinality(String)", description="its kind"),
+        Column(name="triangulated", type=PRICE, description="day's last triangulated rate"),
+        Column(name="direct", type=PRICE, description="day's last direct rate"),
+        Column(name="deviation", type="Float64", description="triangulated / direct - 1"),
+        Column(name="deviation_bp", type="Float64", description="deviation in basis points"),
+    ),
+    key=("base", "quote", "day", "source", "kind", "via", "direct_source", "direct_kind"),
+)
+
+# (quoter, moment "µs|inverted", rate text or None, inverted, position): a DayCell entry
+Entry = tuple[str, str, str | None, bool, int]
+
+
+def _day_entry(
+    entries: dict[str, list[Entry]],
+    base: str,
+    quote: str,
+    micros: int,
+    quoter: str,
+    rate: str | None,
+    position: int,
+) -> None:
+    c_base, c_quote, inverted = canonical(base, quote)
+    cell = f"d|{c_base}|{c_quote}|{micros // DAY_US}"
+    entries[cell].append((quoter, f"{micros}|{int(inverted)}", rate, inverted, position))
+
+
+@attrs.frozen
+class TriangulationAnalyzer:
+    """Triangulated crosses against direct quotes (see the module docstring)."""
+
+    name: str = NAME
+    description: str = "Deviation of a triangulated cross from other sources' direct quotes"
+    tables: Sequence[TableSpec] = (TABLE,)
+
+    def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
+        """Apply a batch and return the rows of every pair and day it changed."""
+        instants: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+        days: dict[str, list[Entry]] = defaultdict(list)
+        for (source, base, quote, kind), micros, rate, position in change_images(changes):
+            instants[f"i|{source}|{kind}|{micros}"].append((f"{base}/{quote}", rate, position))
+            if TARGET in (base, quote) and base != quote:
+                _day_entry(days, base, quote, micros, f"d|{source}|{kind}", rate, position)
+        if not instants:
+            return []
+        self._triangulate(instants, days, context)
+        stored = context.state.get_many(days)
+        rows = _Rows()
+        for key, entries in days.items():
+            cell = DayCell.decode(stored[key]) if key in stored else DayCell()
+            applied_before = cell.last_position
+            newest = -1
+            for quoter, moment, rate, inverted, position in sorted(entries, key=lambda e: e[4]):
+                if position <= applied_before:
+                    continue  # applied by an earlier delivery
+                by_time = cell.observations.setdefault(quoter, {})
+                if rate is None:
+                    by_time.pop(moment, None)
+                    if not by_time:
+                        del cell.observations[quoter]
+                else:
+                    by_time[moment] = [rate, inverted]
+                newest = max(newest, position)
+            if newest < 0:
+                continue
+            cell.last_position = newest
+            cell.written = rows.cell(key, cell, newest)
+            context.state.put(key, cell.encode())  # kept when empty: its position guards
+        return [rows.table_write()] if rows.versions else []
+
+    @staticmethod
+    def _triangulate(
+        instants: dict[str, list[tuple[str, str | None, int]]],
+        days: dict[str, list[Entry]],
+        context: AnalyzerContext,
+    ) -> None:
+        """Update the instant cells; the triangulated rates that changed become day entries."""
+        stored = context.state.get_many(instants)
+        for key, entries in instants.items():
+            last_position, quotes, found_before = (
+                json.loads(stored[key]) if key in stored else (-1, {}, {})
+            )
+            newest = -1
+            for pair, rate, position in entries:
+                if position <= last_position:
+                    continue
+                if rate is None:
+                    quotes.pop(pair, None)
+                else:
+                    quotes[pair] = rate
+                newest = max(newest, position)
+            if newest < 0:
+                continue
+            _, source, kind, instant = key.split("|")
+            micros = int(instant)
+            found = {f"{x}|{via}": str(rate) for (x, via), rate in crosses(quotes).items()}
+            for name in found.keys() | found_before.keys():
+                if found.get(name) == found_before.get(name):
+                    continue
+                currency, via = name.split("|")
+                quoter = f"t|{source}|{kind}|{via}"
+                rate = found.get(name)
+                _day_entry(days, TARGET, currency, micros, quoter, rate, newest)
+            context.state.put(key, json.dumps([newest, quotes, found]).encode())
+
+
+@attrs.define
+class _Rows:
+    columns: dict[str, list[Any]] = attrs.Factory(lambda: {name: [] for name in TABLE.column_names})
+    versions: list[int] = attrs.Factory(list)
+    deleted: list[bool] = attrs.Factory(list)
+
+    def cell(self, key: str, cell: DayCell, version: int) -> list[str]:
+        """Queue a day's rows and the withdrawals of rows it no longer has; its row names."""
+        _, base, quote, day_number = key.split("|")
+        day = from_micros(int(day_number) * DAY_US).date()
+        closes = cell.closes()
+        names = []
+        for triangulated in (q for q in closes if q.startswith("t|")):
+            for direct in (q for q in closes if q.startswith("d|")):
+                if triangulated.split("|")[1] == direct.split("|")[1]:
+                    continue  # a source is not compared with itself
+                rate_t, rate_d = closes[triangulated], closes[direct]
+                deviation = float(rate_t / rate_d) - 1.0
+                names.append(f"{triangulated}#{direct}")
+                self._add(base, quote, day, triangulated, direct, (rate_t, rate_d, deviation))
+                self.versions.append(version)
+                self.deleted.append(False)
+        for gone in set(cell.written) - set(names):
+            triangulated, direct = gone.split("#")
+            self._add(base, quote, day, triangulated, direct, None)
+            self.versions.append(version)
+            self.deleted.append(True)
+        return names
+
+    def _add(
+        self,
+        base: str,
+        quote: str,
+        day: Any,
+        triangulated: str,
+        direct: str,
+        values: tuple[Decimal, Decimal, float] | None,
+    ) -> None:
+        _, source, kind, via = triangulated.split("|")
+        _, direct_source, direct_kind = direct.split("|")
+        rate_t, rate_d, deviation = values if values else (Decimal(0), Decimal(0), 0.0)
+        row = (base, quote, day, source, kind, via, direct_source, direct_kind, rate_t, rate_d)
+        for name, value in zip(
+            TABLE.column_names, (*row, deviation, deviation * 10_000), strict=True
+        ):
+            self.columns[name].append(value)
+
+    def table_write(self) -> TableWrite:
+        return TableWrite(
+            table=NAME, columns=self.columns, versions=self.versions, deleted=self.deleted
+        )
+
+
+@hookimpl
+def fxcortex_register_analyzers(register: Callable[[TriangulationAnalyzer], None]) -> None:
+    """Register the triangulation-consistency analytic."""
+    register(TriangulationAnalyzer())
