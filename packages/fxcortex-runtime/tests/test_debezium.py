@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import json
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fxcortex.core import ChangeOp
-from fxcortex.runtime.adapters.debezium import DecodeError, decode, position_of
+from fxcortex.core.batch import change_from_row
+from fxcortex.runtime.adapters.debezium import DecodeError, decode, decode_row, position_of, row_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "debezium"
 TOPIC = "fxcortex.fxcortex.rates"
@@ -182,6 +184,55 @@ _keys = st.sampled_from(["before", "after", "source", "op", "ts_ms", "schema", "
 def test_generated_envelopes_decode_or_raise_decode_error(value: bytes) -> None:
     with contextlib.suppress(DecodeError):
         decode(value, topic=TOPIC, partition=0, offset=1)
+    _assert_row_decoding_agrees(value)
+
+
+def _assert_row_decoding_agrees(value: bytes) -> None:
+    """`decode_row` accepts, refuses and reads exactly what `decode` does."""
+    try:
+        change = decode(value, topic=TOPIC, partition=1, offset=9)
+    except DecodeError as error:
+        refused = error
+    else:
+        refused = None
+    if refused is not None:
+        with pytest.raises(DecodeError, match=re.escape(refused.reason)):
+            decode_row(value, topic=TOPIC, partition=1, offset=9)
+        return
+    row = decode_row(value, topic=TOPIC, partition=1, offset=9)
+    assert row == (None if change is None else row_of(change))
+    if row is not None:
+        assert change_from_row(row) == change
+
+
+_images = st.fixed_dictionaries(
+    {
+        "source": st.sampled_from(["ecb", "", "bonbast"]),
+        "base": st.sampled_from(["EUR", "USD", "IRR", "XXQ", "eur"]),
+        "quote": st.sampled_from(["USD", "JPY", "EUR"]),
+        "kind": st.sampled_from(["mid", "sell", "nope"]),
+        "observed_at": st.sampled_from(
+            ["2024-01-02T13:15:00Z", "2024-01-02T13:15:00.123456+03:30", "2024-01-02T13:15:00"]
+        ),
+        "rate": st.sampled_from(["1.0850", "0", "-1", "NaN", "1e3", "abc", "1050000"]),
+    }
+)
+
+
+@given(
+    op=st.sampled_from(["c", "u", "d", "r", "x"]),
+    before=st.none() | _images,
+    after=st.none() | _images,
+)
+def test_row_decoding_agrees_with_full_decoding_on_near_valid_envelopes(
+    op: str, before: Any, after: Any
+) -> None:
+    _assert_row_decoding_agrees(json.dumps(_envelope(op, before=before, after=after)).encode())
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.json")), ids=lambda path: path.stem)
+def test_row_decoding_agrees_on_the_captured_envelopes(path: Path) -> None:
+    _assert_row_decoding_agrees(path.read_bytes())
 
 
 def _fixture_cases() -> list[Path]:

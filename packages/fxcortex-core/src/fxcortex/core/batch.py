@@ -109,6 +109,19 @@ class ChangeRows(Sequence[RateChange]):
     def __iter__(self) -> Iterator[RateChange]:
         return map(change_from_row, self.rows)
 
+    def __eq__(self, other: object) -> bool:
+        """Equal to any sequence of the same changes (a list of `RateChange`, other rows)."""
+        if isinstance(other, ChangeRows):
+            return list(self.rows) == list(other.rows)
+        if isinstance(other, Sequence) and not isinstance(other, str | bytes):
+            return len(other) == len(self) and list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable rows: not hashable, like a list
+
+    def __repr__(self) -> str:
+        return f"ChangeRows({len(self.rows)} rows)"
+
     def images(self) -> list[Image]:
         """The removal (before image of an update or delete) and setting of every change."""
         out: list[Image] = []

@@ -221,3 +221,132 @@ def decode(value: bytes | None, *, topic: str, partition: int, offset: int) -> R
         raise DecodeError(topic, partition, offset, str(bad)) from None
     except RecursionError:
         raise DecodeError(topic, partition, offset, "nested too deeply") from None
+
+
+# ----------------------------------------------------------------------------- rows
+# The analyzer reads changes as flat rows (`fxcortex.core.batch.ChangeRows`); building a
+# RateChange and two Quotes per message only to take them apart again cost more than the
+# analytics. `decode_row` reads the connector's usual message — a bare payload with the rate as
+# a string — straight into a row, checking everything the models check; any other shape goes
+# through `decode`, so both paths accept and refuse exactly the same messages.
+
+_VALID_SERIES: set[tuple[str, str, str, str]] = set()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ZERO = Decimal(0)
+_ABSENT = (None, None, None, None, None, None)
+
+
+def _valid_series(source: Any, base: Any, quote: Any, kind: Any) -> bool:
+    series = (source, base, quote, kind)
+    if not all(type(part) is str for part in series) or not source:
+        return False
+    if series in _VALID_SERIES:
+        return True
+    try:
+        Pair.of(base, quote)
+        QuoteKind(kind)
+    except (FxCortexError, ValueError):
+        return False
+    if len(_VALID_SERIES) < 100_000:  # bounded: a flood of odd names cannot grow it forever
+        _VALID_SERIES.add(series)
+    return True
+
+
+def _image_row(image: Any) -> tuple[Any, ...] | None:
+    """The six row columns of an image, or None when it needs the full decoder's verdict."""
+    if type(image) is not dict:
+        return None
+    source, base, quote = image.get("source"), image.get("base"), image.get("quote")
+    kind, observed, rate = image.get("kind"), image.get("observed_at"), image.get("rate")
+    if not _valid_series(source, base, quote, kind) or type(observed) is not str:
+        return None
+    if type(rate) is not str:
+        return None
+    try:
+        moment = datetime.fromisoformat(observed)
+        value = Decimal(rate)
+    except (ValueError, InvalidOperation):
+        return None
+    if moment.tzinfo is None or not value.is_finite() or value <= _ZERO:
+        return None
+    micros = (moment - _EPOCH) // _MICROSECOND
+    return (source, base, quote, kind, micros, str(value))
+
+
+_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
+
+
+def row_of(change: RateChange) -> tuple[Any, ...]:
+    """A decoded change as a row laid out as `fxcortex.core.batch.ROW_COLUMNS`."""
+
+    def image(quote: Quote | None) -> tuple[Any, ...]:
+        if quote is None:
+            return _ABSENT
+        return (
+            quote.source,
+            quote.pair.base.code,
+            quote.pair.quote.code,
+            quote.kind.value,
+            (quote.observed_at - _EPOCH) // _MICROSECOND,
+            str(quote.rate),
+        )
+
+    committed = (change.committed_at - _EPOCH) // _MICROSECOND
+    return (
+        change.position,
+        change.op.value,
+        committed,
+        *image(change.before),
+        *image(change.after),
+    )
+
+
+def decode_row(
+    value: bytes | None, *, topic: str, partition: int, offset: int
+) -> tuple[Any, ...] | None:
+    """`decode`, as a row laid out as `fxcortex.core.batch.ROW_COLUMNS` (None: nothing to apply)."""
+    if not value:
+        return None
+    try:
+        document = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        document = None
+    row = _fast_row(document, partition, offset) if type(document) is dict else None
+    if row is not None:
+        return row
+    change = decode(value, topic=topic, partition=partition, offset=offset)
+    return None if change is None else row_of(change)
+
+
+def _fast_row(document: dict[str, Any], partition: int, offset: int) -> tuple[Any, ...] | None:
+    op = document.get("op")
+    source = document.get("source")
+    if type(op) is not str or op not in _OPS or type(source) is not dict or "schema" in document:
+        return None
+    if source.get("schema") != "fxcortex" or source.get("table") != "rates":
+        return None
+    ts_ms = source.get("ts_ms")
+    if type(ts_ms) is not int or not 0 <= ts_ms < 253_402_300_800_000:
+        return None
+    if not 0 <= offset < 1 << OFFSET_BITS or partition < 0:
+        return None
+    before, after = document.get("before"), document.get("after")
+    after_row = _ABSENT if after is None else _image_row(after)
+    if op in ("u", "d"):
+        before_row = _ABSENT if before is None else _image_row(before)
+    elif before is None:
+        before_row = _ABSENT
+    else:
+        return None  # a create or read with a before image: the full decoder checks and drops it
+    if after_row is None or before_row is None:
+        return None
+    has_before, has_after = before_row[0] is not None, after_row[0] is not None
+    shape_ok = {
+        "c": has_after and not has_before,
+        "r": has_after and not has_before,
+        "u": has_after and has_before,
+        "d": has_before and not has_after,
+    }[op]
+    if not shape_ok:
+        return None  # the full decoder names what is wrong
+    return (partition << OFFSET_BITS | offset, op, ts_ms * 1000, *before_row, *after_row)

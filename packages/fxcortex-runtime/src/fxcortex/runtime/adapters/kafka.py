@@ -31,8 +31,9 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from fxcortex.core import FxCortexError
+from fxcortex.core.batch import ChangeRows
 from fxcortex.core.models import RateChange
-from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode
+from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode_row
 
 _SLICE_SECONDS = 0.5
 
@@ -74,7 +75,7 @@ class KafkaChangeFeed:
         self._producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all"})
         self._polled: dict[tuple[str, int], int] = {}  # next offset to commit per partition
         self._messages: dict[int, Message] = {}  # polled, not committed, by position
-        self._in_hand: list[RateChange] = []  # decoded by the running poll, not yet returned
+        self._in_hand: list[tuple[Any, ...]] = []  # rows decoded by the running poll
         self._flush: Callable[[Sequence[RateChange]], object] | None = None
         self.revocations = 0
         self._consumer.subscribe([topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
@@ -89,7 +90,7 @@ class KafkaChangeFeed:
             # Still the owner: apply what was polled and commit it, so the next owner of these
             # partitions starts after it. An error here propagates out of `consume`, and nothing
             # of the batch was committed: the new owner reads it again.
-            self._flush(list(self._in_hand))
+            self._flush(ChangeRows(list(self._in_hand)))
             self._in_hand.clear()
         self._forget(partitions)
 
@@ -102,7 +103,7 @@ class KafkaChangeFeed:
         for key in gone:
             self._polled.pop(key, None)
         numbers = {partition for topic, partition in gone if topic == self.topic}
-        self._in_hand[:] = [c for c in self._in_hand if c.position >> OFFSET_BITS not in numbers]
+        self._in_hand[:] = [row for row in self._in_hand if row[0] >> OFFSET_BITS not in numbers]
 
     def _dead_letter(
         self, message: Message, reason: str, extra: Sequence[tuple[str, str]] = ()
@@ -129,9 +130,14 @@ class KafkaChangeFeed:
             )
         self._dead_letter(message, reason, [("fxcortex.analyzer", analyzer)])
 
-    def poll(self, max_changes: int) -> Sequence[RateChange]:
-        """Up to ``max_changes`` changes, waiting at most ``batch_timeout`` seconds in all."""
-        changes = self._in_hand = []
+    def poll(self, max_changes: int) -> ChangeRows:
+        """Up to ``max_changes`` changes, waiting at most ``batch_timeout`` seconds in all.
+
+        The changes come as rows (`ChangeRows`), which the analytics read without building a
+        `RateChange` per message.
+        """
+        changes: list[tuple[Any, ...]] = []
+        self._in_hand = changes
         deadline = time.monotonic() + self.batch_timeout
         while len(changes) < max_changes:
             remaining = deadline - time.monotonic()
@@ -160,18 +166,18 @@ class KafkaChangeFeed:
                 topic, partition, offset = message.topic(), message.partition(), message.offset()
                 assert topic is not None and partition is not None and offset is not None
                 try:
-                    change = decode(
+                    row = decode_row(
                         message.value(), topic=topic, partition=partition, offset=offset
                     )
                 except DecodeError as decode_error:
                     self._dead_letter(message, decode_error.reason)
-                    change = None
+                    row = None
                 self._polled[(topic, partition)] = offset + 1
-                if change is not None:
-                    changes.append(change)
-                    self._messages[change.position] = message
+                if row is not None:
+                    changes.append(row)
+                    self._messages[row[0]] = message
         self._in_hand = []
-        return changes
+        return ChangeRows(changes)
 
     def commit(self, position: int) -> None:
         """Commit the offsets of everything polled (``position`` is the batch's last change)."""
