@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -230,6 +230,12 @@ def decode(value: bytes | None, *, topic: str, partition: int, offset: int) -> R
 # a string — straight into a row, checking everything the models check; any other shape goes
 # through `decode`, so both paths accept and refuse exactly the same messages.
 
+_fast_loads: Callable[[bytes], Any]
+try:  # twice as fast as json on these envelopes; in the distributed extra
+    from orjson import loads as _fast_loads
+except ImportError:  # pragma: no cover - a lean install
+    _fast_loads = json.loads
+
 _VALID_SERIES: set[tuple[str, str, str, str]] = set()
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = Decimal(0)
@@ -308,9 +314,9 @@ def decode_row(
     if not value:
         return None
     try:
-        document = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        document = None
+        document = _fast_loads(value)
+    except (ValueError, RecursionError):  # orjson's JSONDecodeError is a ValueError too
+        document = None  # the full decoder says why
     row = _fast_row(document, partition, offset) if type(document) is dict else None
     if row is not None:
         return row
