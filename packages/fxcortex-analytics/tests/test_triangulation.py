@@ -87,9 +87,9 @@ def test_a_source_is_not_compared_with_itself_and_other_days_do_not_meet() -> No
     }
 
 
-@given(data=st.data())
+@given(data=st.data(), intraday=st.booleans())
 def test_streamed_deviations_equal_deviations_recomputed_from_the_final_observations(
-    data: st.DataObject,
+    data: st.DataObject, intraday: bool
 ) -> None:
     # Both days start with the ECB's three euro rates and the Fed's two dollar rates, so there is
     # something to compare; then revisions, deletes and quotes in the other's way, in any order.
@@ -105,7 +105,7 @@ def test_streamed_deviations_equal_deviations_recomputed_from_the_final_observat
         )
     ]
     pairs = ("EUR/USD", "EUR/JPY", "EUR/GBP", "USD/JPY", "JPY/USD", "GBP/USD")
-    more = operations(pairs, sources=("ecb", "fed-h10"), days=2, max_size=30)
+    more = operations(pairs, sources=("ecb", "fed-h10"), days=2, intraday=intraday, max_size=30)
     ops = data.draw(st.permutations(seed)) + data.draw(more)
     log = build_log(ops)
     streamed = AnalyzerHarness(TriangulationAnalyzer())

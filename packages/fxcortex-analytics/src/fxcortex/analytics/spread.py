@@ -17,23 +17,25 @@ For every pair, day and two *quoters* (a source and the kind it publishes: ``bon
   that publishes both orientations at the same instant counts with the inverted one.
 - ``a`` and ``b`` are ordered by (source, kind), so each two quoters give one row a day.
 
-State is kept per (canonical pair, day) cell: its observations, the quoter pairs it last wrote and
-the position of the last change applied. A revision or delete recomputes the cell, rewriting or
-withdrawing its rows, and a re-delivered batch changes nothing.
+State is kept per (canonical pair, day) cell (`fxcortex.analytics.daycells`: each quoter's
+observations in hour pieces, the quoter pairs it last wrote and the position of the last change
+applied). A revision or delete recomputes the cell, rewriting or withdrawing its rows, and a
+re-delivered batch changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from decimal import Context, Decimal
+from decimal import Decimal
 from itertools import combinations
 from typing import Any
 
 import attrs
 
+from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
+from fxcortex.analytics.daycells import DayCell
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import images as change_images
 
@@ -41,8 +43,6 @@ NAME = "spread"
 PRICE = "Decimal(38, 18)"
 MARKET_ORDER = ("EUR", "GBP", "AUD", "NZD", "USD", "CAD", "CHF", "JPY")
 _RANK = {code: rank for rank, code in enumerate(MARKET_ORDER)}
-_DIVISION = Context(prec=40)
-_SCALE = Decimal("1e-18")  # the table's Decimal(38, 18)
 
 TABLE = TableSpec(
     name=NAME,
@@ -75,42 +75,6 @@ def canonical(base: str, quote: str) -> tuple[str, str, bool]:
     return quote, base, True
 
 
-def _instant(moment: str) -> tuple[int, int]:
-    """(µs, orientation) of an observation key: the day's close is the greatest."""
-    micros, inverted = moment.split("|")
-    return int(micros), int(inverted)
-
-
-@attrs.define
-class DayCell:
-    """One canonical pair on one day: its observations by quoter, and what it last wrote."""
-
-    last_position: int = -1
-    # "source|kind" -> {"µs|inverted": [rate text, inverted]}
-    observations: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)
-    written: list[str] = attrs.Factory(list)  # "a_source|a_kind|b_source|b_kind"
-
-    def encode(self) -> bytes:
-        return json.dumps([self.last_position, self.observations, self.written]).encode()
-
-    @classmethod
-    def decode(cls, raw: bytes) -> DayCell:
-        last_position, observations, written = json.loads(raw)
-        return cls(last_position, observations, written)
-
-    def closes(self) -> dict[str, Decimal]:
-        """Each quoter's last rate of the day, in the canonical orientation."""
-        closes = {}
-        for quoter, by_time in self.observations.items():
-            if by_time:
-                text, inverted = by_time[max(by_time, key=_instant)]
-                rate = Decimal(text)
-                if inverted:  # 1 / rate, to the table's 18 decimals
-                    rate = _DIVISION.divide(Decimal(1), rate).quantize(_SCALE, context=_DIVISION)
-                closes[quoter] = rate
-        return closes
-
-
 @attrs.frozen
 class SpreadAnalyzer:
     """Cross-source premiums (see the module docstring for the formulas)."""
@@ -130,30 +94,10 @@ class SpreadAnalyzer:
             by_cell[cell_key].append((f"{source}|{kind}", moment, rate, inverted, position))
         if not by_cell:
             return []
-        stored = context.state.get_many(by_cell)
         rows = _Rows()
-        for key, entries in by_cell.items():
-            cell = DayCell.decode(stored[key]) if key in stored else DayCell()
-            applied_before = cell.last_position
-            newest = -1
-            for quoter, moment, rate, inverted, position in entries:
-                if position <= applied_before:
-                    continue  # applied by an earlier delivery
-                by_time = cell.observations.setdefault(quoter, {})
-                if rate is None:
-                    by_time.pop(moment, None)
-                    if not by_time:
-                        del cell.observations[quoter]
-                else:
-                    by_time[moment] = [rate, inverted]
-                newest = max(newest, position)
-            if newest < 0:
-                continue
-            cell.last_position = newest
+        for key, (cell, newest) in daycells.apply(by_cell, context.state).items():
             cell.written = rows.cell(key, cell, newest)
-            # Kept even when empty: its position makes a re-delivered, since-deleted observation
-            # a no-op instead of bringing it back.
-            context.state.put(key, cell.encode())
+            daycells.store(key, cell, newest, context.state)
         return [rows.table_write()] if len(rows.versions) else []
 
 

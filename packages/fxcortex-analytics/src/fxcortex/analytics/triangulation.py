@@ -18,7 +18,7 @@ A large deviation on one day points at a stale or mistyped fix in one of the thr
 persistent one at different fixing times (the ECB fixes at 14:15 CET, the Fed at noon New York).
 
 State: the cells of `cross_rates` (one source's quotes at one instant, under ``i|…``) give the
-triangulated rates, and per canonical pair and day a `spread.DayCell` (under ``d|…``) holds the
+triangulated rates, and per canonical pair and day a `daycells.DayCell` (under ``d|…``) holds the
 triangulated (``t|source|kind|via``) and direct (``d|source|kind``) observations, so a revision
 or delete anywhere recomputes exactly the days it touches, and a re-delivered batch changes
 nothing.
@@ -34,9 +34,11 @@ from typing import Any
 
 import attrs
 
+from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
 from fxcortex.analytics.cross_rates import TARGET, crosses
-from fxcortex.analytics.spread import PRICE, DayCell, canonical
+from fxcortex.analytics.daycells import DayCell, Entry
+from fxcortex.analytics.spread import PRICE, canonical
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import images as change_images
 
@@ -61,9 +63,6 @@ TABLE = TableSpec(
     ),
     key=("base", "quote", "day", "source", "kind", "via", "direct_source", "direct_kind"),
 )
-
-# (quoter, moment "µs|inverted", rate text or None, inverted, position): a DayCell entry
-Entry = tuple[str, str, str | None, bool, int]
 
 
 def _day_entry(
@@ -99,28 +98,10 @@ class TriangulationAnalyzer:
         if not instants:
             return []
         self._triangulate(instants, days, context)
-        stored = context.state.get_many(days)
         rows = _Rows()
-        for key, entries in days.items():
-            cell = DayCell.decode(stored[key]) if key in stored else DayCell()
-            applied_before = cell.last_position
-            newest = -1
-            for quoter, moment, rate, inverted, position in sorted(entries, key=lambda e: e[4]):
-                if position <= applied_before:
-                    continue  # applied by an earlier delivery
-                by_time = cell.observations.setdefault(quoter, {})
-                if rate is None:
-                    by_time.pop(moment, None)
-                    if not by_time:
-                        del cell.observations[quoter]
-                else:
-                    by_time[moment] = [rate, inverted]
-                newest = max(newest, position)
-            if newest < 0:
-                continue
-            cell.last_position = newest
+        for key, (cell, newest) in daycells.apply(days, context.state).items():
             cell.written = rows.cell(key, cell, newest)
-            context.state.put(key, cell.encode())  # kept when empty: its position guards
+            daycells.store(key, cell, newest, context.state)
         return [rows.table_write()] if rows.versions else []
 
     @staticmethod
