@@ -101,15 +101,22 @@ def demo(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks, each beside its baseline or ceiling measured in the same run.
 
-    ``nox -s bench -- demo``, ``-- pg`` or ``-- analytics`` runs one; the PostgreSQL one starts a
-    local server through services/local.py unless DB_HOST is set (run services/provision.sh
-    first); the analytics one times every analytic beside its naive per-event version.
+    ``nox -s bench -- demo``, ``-- pg``, ``-- analytics``, ``-- analyzer`` or ``-- latency`` runs
+    one. The service ones start what they need through services/local.py (run
+    services/provision.sh first): ``pg`` PostgreSQL (unless DB_HOST is set), ``analyzer`` Kafka
+    (the analyzer's throughput beside a bare consumer and a naive one), ``latency`` all four
+    services (commit → analytics row at 1,000 rows/s). ``analytics`` times every analytic beside
+    its naive per-event version.
     """
     install_workspace(session)
-    chosen = set(session.posargs) or {"demo", "pg", "analytics"}
+    chosen = set(session.posargs) or {"demo", "pg", "analytics", "analyzer", "latency"}
     if "demo" in chosen:
         session.run("python", "benchmarks/bench_demo.py")
     if "pg" in chosen:
         session.run("python", "benchmarks/bench_pg_load.py")
     if "analytics" in chosen:
         session.run("python", "benchmarks/bench_analytics.py")
+    if "analyzer" in chosen:
+        session.run("python", "benchmarks/bench_analyzer.py")
+    if "latency" in chosen:
+        session.run("python", "benchmarks/bench_cdc_latency.py")
