@@ -67,12 +67,14 @@ class LatencyRecorder:
 
     def __init__(self) -> None:
         self.samples: list[tuple[float, float]] = []  # (commit time s, latency s)
+        self.batches: list[tuple[float, int, float]] = []  # (written at, changes, insert s)
         self.store_failures = _Counter()
         self._lock = threading.Lock()
 
-    def batch(self, committed_micros: Sequence[int], written_at: float, _insert: float) -> None:
+    def batch(self, committed_micros: Sequence[int], written_at: float, insert: float) -> None:
         """One batch's changes were written at ``written_at`` (seconds since the epoch)."""
         with self._lock:
+            self.batches.append((written_at, len(committed_micros), insert))
             self.samples.extend(
                 (micros / 1e6, written_at - micros / 1e6) for micros in committed_micros
             )
@@ -263,6 +265,12 @@ def run(args: argparse.Namespace, env: dict[str, str], root: Path) -> int:
         cells = [percentile(values, q) for q in (0.5, 0.9, 0.99)] + [max(values)]
         print(f"{label:28}" + "".join(f"{value:8.3f}" for value in cells))
     print(f"caught up {behind:.1f} s after the last write; mean {statistics.fmean(steady):.3f} s")
+    timed = [b for b in recorder.batches if b[0] >= started + args.warmup]
+    if len(timed) > 1:
+        cycle = (timed[-1][0] - timed[0][0]) / (len(timed) - 1)
+        size = statistics.fmean(n for _, n, _ in timed)
+        insert = statistics.fmean(s for _, _, s in timed)
+        print(f"analyzer batches: {size:.0f} changes every {cycle:.3f} s, writes {insert:.3f} s")
     p99 = percentile(steady, 0.99)
     print(f"target p99 <= 2 s: {'met' if p99 <= 2.0 else 'MISSED'} ({p99:.3f} s)")
     return 0

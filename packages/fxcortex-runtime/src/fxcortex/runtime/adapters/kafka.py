@@ -2,12 +2,15 @@
 
 `KafkaChangeFeed` is a confluent-kafka consumer in a consumer group with auto-commit off. `poll`
 reads a batch bounded by size and time — it returns once ``max_changes`` are in hand, once
-``batch_timeout`` passed, or once nothing more arrived for ``linger`` seconds after the first
-change, so a backlog is read in full batches and a trickle with little delay — and returns the
-decoded changes in the order of their partitions (one pair's changes are all in one partition:
-the message key is the pair). `commit` commits the offsets of everything polled so far — the
-analyzer calls it only after the batch's writes landed, so a crash re-delivers, and the analytics
-store's versioned tables make a re-delivery change nothing. A message that does not decode goes
+``batch_timeout`` passed, or, with something in hand, once the topic is read to its end (a wait
+of ``linger`` seconds brought fewer messages than asked for, and no assigned partition has more
+known), so a backlog is read in full
+batches and a trickle with a delay of at most ``linger`` (``linger=None``: always fill the batch
+or wait out ``batch_timeout``) — and returns the decoded changes in
+the order of their partitions (one pair's changes are all in one partition: the message key is
+the pair). `commit` commits the offsets of everything polled so far — the analyzer calls it only
+after the batch's writes landed, so a crash re-delivers, and the analytics store's versioned
+tables make a re-delivery change nothing. A message that does not decode goes
 to the dead-letter topic, with the reason, topic, partition and offset in headers, and the stream
 goes on; the dead letters are flushed before the offsets that pass them are committed.
 
@@ -35,7 +38,7 @@ from fxcortex.core.batch import ChangeRows
 from fxcortex.core.models import RateChange
 from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode_row
 
-_SLICE_SECONDS = 0.5
+_SLICE_SECONDS = 0.5  # without a linger: how long one consume call waits at most
 
 
 class ChangeFeedError(FxCortexError):
@@ -53,7 +56,7 @@ class KafkaChangeFeed:
         group_id: str = "fxcortex-analyzer",
         dead_letter_topic: str | None = None,
         batch_timeout: float = 1.0,
-        linger: float = 0.05,
+        linger: float | None = 0.05,
         consumer_config: Mapping[str, Any] | None = None,
     ) -> None:
         self.topic = topic
@@ -144,14 +147,13 @@ class KafkaChangeFeed:
             if remaining <= 0:
                 break
             revocations = self.revocations
-            # Short slices: what is read is in hand (and flushed on a revoke) within half a second;
-            # once something is in hand, a slice of ``linger`` that brings nothing ends the batch.
-            wait = self.linger if changes else _SLICE_SECONDS
-            messages = self._consumer.consume(
-                min(max_changes - len(changes), 10_000), min(remaining, wait)
-            )
-            if not messages and changes:
-                break
+            # Short slices: what is read is in hand (and flushed on a revoke) at once. With
+            # something in hand, a slice that brings fewer messages than asked for at the end of
+            # every assigned partition hands the batch over instead of waiting for more.
+            want = min(max_changes - len(changes), 10_000)
+            wait = _SLICE_SECONDS if self.linger is None else self.linger
+            messages = self._consumer.consume(want, min(remaining, wait))
+            caught_up = self.linger is not None and len(messages) < want and self._read_to_the_end()
             if self.revocations != revocations:
                 # Messages of partitions revoked during this call came back after the revoke
                 # callback: they are the new owner's now, and were not committed here.
@@ -176,6 +178,8 @@ class KafkaChangeFeed:
                 if row is not None:
                     changes.append(row)
                     self._messages[row[0]] = message
+            if caught_up and changes:
+                break
         self._in_hand = []
         return ChangeRows(changes)
 
@@ -192,6 +196,22 @@ class KafkaChangeFeed:
         except KafkaException as error:
             raise ChangeFeedError(f"commit of {self.topic} offsets failed: {error}") from error
         self._polled.clear()
+
+    def _read_to_the_end(self) -> bool:
+        """Whether every assigned partition is read up to its last known offset (no broker call).
+
+        A partition not read yet counts as read: nothing of it is known to be waiting.
+        """
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return True
+        for partition in self._consumer.position(assigned):
+            if partition.offset < 0:
+                continue
+            _low, high = self._consumer.get_watermark_offsets(partition, cached=True)
+            if high >= 0 and partition.offset < high:
+                return False
+        return True
 
     def rewind(self) -> None:
         """Forget what was polled and not committed: the next poll starts after the commit.
