@@ -8,7 +8,8 @@ one ``KAFKA_BOOTSTRAP_SERVERS`` names), stopped afterwards:
    partitions keyed by pair, as the connector does: twenty pairs of one-second ticks, every tenth
    change a revision (``u`` with its before image). Not timed.
 2. **ceiling**: a bare confluent-kafka consumer reading the whole topic in batches of 10,000,
-   decoding nothing: the fastest this process can take the events off the broker.
+   decoding nothing: the fastest this process can take the events off the broker (best of
+   ``--repeat`` rounds, default 3: the broker shares the machine's two cores).
 3. **analyzer**: the real loop (`run_analyzer`: `KafkaChangeFeed` decoding, every analyzer,
    writes to the chDB analytics store, state to the cache, offsets committed after each batch of
    ``--batch`` changes). Once with ``ohlc`` alone, once with every non-ML analytic (ML ones:
@@ -282,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=50_000, help="changes per batch (50,000)")
     parser.add_argument("--naive-events", type=int, default=5_000)
+    parser.add_argument("--repeat", type=int, default=3, help="ceiling rounds (best counts)")
     args = parser.parse_args(argv)
 
     with kafka() as bootstrap:
@@ -289,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"producing {args.events:,} events to {topic}", file=sys.stderr)
         produce(bootstrap, topic, args.events)
         print("ceiling", file=sys.stderr)
-        top = ceiling(bootstrap, topic, args.events)
+        top = max(ceiling(bootstrap, topic, args.events) for _ in range(args.repeat))
         print("analyzer: ohlc", file=sys.stderr)
         ohlc_rate = analyzer(bootstrap, topic, args.events, args.batch, {"ohlc"})
         print("analyzer: every non-ML analytic", file=sys.stderr)

@@ -41,7 +41,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite
-from fxcortex.core.batch import Series
+from fxcortex.core.batch import ChangeRows, Series
 from fxcortex.core.batch import images as change_images
 
 Micros = npt.NDArray[np.int64]
@@ -212,8 +212,15 @@ def grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
     """The batch's images per series as arrays (a removal is a NaN rate).
 
     A batch of plain inserts from a feed (`ChangeRows`, the common case) is split column-wise
-    without building an object per change.
+    without building an object per change, once for every series analytic (the arrays are
+    read-only).
     """
+    if isinstance(changes, ChangeRows):
+        return changes.derived("series.grouped_images", _grouped_images)
+    return _grouped_images(changes)
+
+
+def _grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
     rows = getattr(changes, "rows", None)
     if rows is not None and rows and all(row[3] is None for row in rows):
         series_of = list(map(_AFTER_SERIES, rows))
@@ -233,14 +240,21 @@ def grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
     index = {series: code for code, series in enumerate(dict.fromkeys(series_of))}
     codes = np.fromiter(map(index.__getitem__, series_of), dtype=np.int64, count=len(series_of))
     if len(index) == 1:
-        return {next(iter(index)): (times, rates, positions)}
+        return {next(iter(index)): _read_only(times, rates, positions)}
     order = np.argsort(codes, kind="stable")  # keeps feed order within a series
     bounds = np.searchsorted(codes[order], np.arange(len(index) + 1))
     grouped = {}
     for series, code in index.items():
         members = order[bounds[code] : bounds[code + 1]]
-        grouped[series] = (times[members], rates[members], positions[members])
+        grouped[series] = _read_only(times[members], rates[members], positions[members])
     return grouped
+
+
+def _read_only(times: Micros, rates: Floats, positions: Micros) -> SeriesImages:
+    """Arrays shared by every series analytic of a batch: writing to one would corrupt the rest."""
+    for array in (times, rates, positions):
+        array.flags.writeable = False
+    return times, rates, positions
 
 
 # Columns of a feed row (`fxcortex.core.batch.ROW_COLUMNS`), read at C speed.

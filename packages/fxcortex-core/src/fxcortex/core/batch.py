@@ -9,14 +9,15 @@ a batch, whatever its origin: per change, the observation it removes and the one
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, overload
+from typing import Any, TypeVar, cast, overload
 
 from fxcortex.core.models import ChangeOp, Pair, Quote, QuoteKind, RateChange
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_T = TypeVar("_T")
 _MICRO = timedelta(microseconds=1)
 
 Series = tuple[str, str, str, str]
@@ -85,12 +86,25 @@ def change_from_row(row: Sequence[Any]) -> RateChange:
 
 
 class ChangeRows(Sequence[RateChange]):
-    """A batch of changes as rows laid out as `ROW_COLUMNS`; items are built on access."""
+    """A batch of changes as rows laid out as `ROW_COLUMNS`; items are built on access.
 
-    __slots__ = ("rows",)
+    Views every analyzer needs (`images`, an analytic's grouping of them) are computed once per
+    batch and shared through `derived`: treat them as read-only.
+    """
+
+    __slots__ = ("_memo", "rows")
 
     def __init__(self, rows: Sequence[tuple[Any, ...]]) -> None:
         self.rows = rows
+        self._memo: dict[str, Any] = {}
+
+    def derived(self, name: str, compute: Callable[[ChangeRows], _T]) -> _T:
+        """``compute(self)``, computed once per batch under ``name`` and shared (read-only)."""
+        try:
+            return cast(_T, self._memo[name])
+        except KeyError:
+            value = self._memo[name] = compute(self)
+            return value
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -123,7 +137,13 @@ class ChangeRows(Sequence[RateChange]):
         return f"ChangeRows({len(self.rows)} rows)"
 
     def images(self) -> list[Image]:
-        """The removal (before image of an update or delete) and setting of every change."""
+        """The removal (before image of an update or delete) and setting of every change.
+
+        Computed once per batch and shared by every analyzer: do not modify the list.
+        """
+        return self.derived("images", ChangeRows._images)
+
+    def _images(self) -> list[Image]:
         out: list[Image] = []
         append = out.append
         for row in self.rows:
