@@ -66,7 +66,10 @@ class DayCell:
         for quoter, by_hour in self.hours.items():
             if not by_hour:
                 continue
-            _moment, text, inverted = max(by_hour.values(), key=lambda close: _instant(close[0]))
+            if len(by_hour) == 1:  # a daily source: one hour, one observation
+                ((_moment, text, inverted),) = by_hour.values()
+            else:
+                _moment, text, inverted = max(by_hour.values(), key=lambda c: _instant(c[0]))
             rate = Decimal(text)
             if inverted:  # 1 / rate, to the tables' 18 decimals
                 rate = _DIVISION.divide(Decimal(1), rate).quantize(_SCALE, context=_DIVISION)
@@ -87,15 +90,24 @@ def apply(
     piece_of: dict[str, tuple[str, str, str]] = {}
     for key, entries in days.items():
         cell = DayCell.decode(stored[key]) if key in stored else DayCell()
-        fresh = sorted((e for e in entries if e[4] > cell.last_position), key=lambda e: e[4])
+        fresh = [e for e in entries if e[4] > cell.last_position]
         if not fresh:
             continue  # all of it applied by an earlier delivery
+        if len(fresh) > 1:
+            fresh.sort(key=lambda e: e[4])
         cells[key] = (cell, fresh[-1][4])
         for entry in fresh:
-            hour = str(int(entry[1].split("|", 1)[0]) // HOUR_US)
-            piece = f"{key}#{hour}#{entry[0]}"
+            quoter, moment, rate = entry[0], entry[1], entry[2]
+            hour = str(int(moment[: moment.index("|")]) // HOUR_US)
+            closes = cell.hours.get(quoter)
+            if rate is not None and len(fresh) == 1 and (closes is None or hour not in closes):
+                # The first observation of its hour, alone in the batch (a daily fix): it is
+                # the hour's close, and there is no piece to read or write.
+                cell.hours.setdefault(quoter, {})[hour] = [moment, rate, entry[3]]
+                continue
+            piece = f"{key}#{hour}#{quoter}"
             by_piece[piece].append(entry)
-            piece_of[piece] = (key, entry[0], hour)
+            piece_of[piece] = (key, quoter, hour)
     # A piece exists only where its hour already has a close (two observations or more).
     pieces = state.get_many(
         piece
@@ -119,7 +131,11 @@ def apply(
             else:
                 observations[moment] = [rate, inverted]
         if observations:
-            close = max(observations, key=_instant)
+            close = (
+                next(iter(observations))
+                if len(observations) == 1
+                else max(observations, key=_instant)
+            )
             closes[hour] = [close, *observations[close]]
         else:
             closes.pop(hour, None)

@@ -109,6 +109,8 @@ class _Rows:
 
     def cell(self, key: str, cell: DayCell, version: int) -> list[str]:
         """Queue a cell's rows, and withdrawals of rows it no longer has; its row names."""
+        if len(cell.hours) < 2 and not cell.written:
+            return []  # one quoter alone that day (the common case): nothing to compare
         base, quote, day_number = key.split("|")
         day = from_micros(int(day_number) * DAY_US).date()
         closes = cell.closes()

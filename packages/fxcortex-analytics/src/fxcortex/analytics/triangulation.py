@@ -148,6 +148,9 @@ class _Rows:
 
     def cell(self, key: str, cell: DayCell, version: int) -> list[str]:
         """Queue a day's rows and the withdrawals of rows it no longer has; its row names."""
+        kinds = {quoter[0] for quoter in cell.hours}
+        if kinds != {"t", "d"} and not cell.written:
+            return []  # only one side that day (the common case): nothing to compare
         _, base, quote, day_number = key.split("|")
         day = from_micros(int(day_number) * DAY_US).date()
         closes = cell.closes()
