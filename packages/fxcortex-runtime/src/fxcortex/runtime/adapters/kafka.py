@@ -75,7 +75,9 @@ class KafkaChangeFeed:
                 **(consumer_config or {}),
             }
         )
-        self._producer = Producer({"bootstrap.servers": bootstrap_servers, "acks": "all"})
+        self._bootstrap_servers = bootstrap_servers
+        # Made on the first dead letter: most feeds never need one, nor its broker connections.
+        self._producer: Producer | None = None
         self._polled: dict[tuple[str, int], int] = {}  # next offset to commit per partition
         self._messages: dict[int, Message] = {}  # polled, not committed, by position
         self._in_hand: list[tuple[Any, ...]] = []  # rows decoded by the running poll
@@ -118,6 +120,8 @@ class KafkaChangeFeed:
             ("fxcortex.offset", str(message.offset()).encode()),
             *((name, value.encode()) for name, value in extra),
         ]
+        if self._producer is None:
+            self._producer = Producer({"bootstrap.servers": self._bootstrap_servers, "acks": "all"})
         self._producer.produce(
             self.dead_letter_topic, value=message.value(), key=message.key(), headers=headers
         )
@@ -185,7 +189,7 @@ class KafkaChangeFeed:
 
     def commit(self, position: int) -> None:
         """Commit the offsets of everything polled (``position`` is the batch's last change)."""
-        if self._producer.flush(30) > 0:
+        if self._producer is not None and self._producer.flush(30) > 0:
             raise ChangeFeedError(f"dead letters to {self.dead_letter_topic} not delivered")
         self._messages.clear()
         if not self._polled:
@@ -250,5 +254,8 @@ class KafkaChangeFeed:
 
     def close(self) -> None:
         """Deliver the dead letters and leave the group (the uncommitted is re-read later)."""
-        self._producer.flush(30)
+        if self._producer is not None:
+            self._producer.flush(30)
+            self._producer = None
+        self._flush = None  # the analyzer's callback holds the feed: let both go
         self._consumer.close()
