@@ -32,6 +32,7 @@ from pathlib import Path
 
 from fxcortex.core import FetchWindow
 from fxcortex.runtime import Pipeline, Settings
+from fxcortex.runtime.etl import in_time_order
 from fxcortex.sources.ecb import bundled_history
 
 WALL_TARGET_SECONDS = 10.0
@@ -81,7 +82,7 @@ def phases(home: Path) -> dict[str, float]:
         timings["open (plugins, stores, chDB)"] = time.perf_counter() - started
         mark = time.perf_counter()
         source = pipeline.source("ecb", {"location": "bundled"})
-        quotes = list(source.fetch(FetchWindow()))
+        quotes = in_time_order(list(source.fetch(FetchWindow())))  # as the ETL loads them
         timings["parse ECB zip into quotes"] = time.perf_counter() - mark
         mark = time.perf_counter()
         pipeline.rates.upsert(quotes)
