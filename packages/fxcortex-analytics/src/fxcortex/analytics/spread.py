@@ -25,6 +25,7 @@ re-delivered batch changes nothing.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -64,6 +65,7 @@ TABLE = TableSpec(
 )
 
 
+@functools.lru_cache(maxsize=4096)  # called per observation; there are few pairs
 def canonical(base: str, quote: str) -> tuple[str, str, bool]:
     """(base, quote, inverted): the pair in market order, and whether the input was reversed."""
 
