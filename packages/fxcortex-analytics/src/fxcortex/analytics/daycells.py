@@ -25,8 +25,6 @@ from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any
 
-import attrs
-
 from fxcortex.analytics.buckets import HOUR_US
 from fxcortex.core import AnalyzerState
 
@@ -43,14 +41,25 @@ def _instant(moment: str) -> tuple[int, int]:
     return int(micros), int(inverted)
 
 
-@attrs.define
 class DayCell:
-    """One pair on one day: each quoter's hourly closes, and the row names it last wrote."""
+    """One pair on one day: each quoter's hourly closes, and the row names it last wrote.
 
-    last_position: int = -1
-    # quoter -> {hour number: [moment, rate text, inverted]}, the close of each hour
-    hours: dict[str, dict[str, list[Any]]] = attrs.Factory(dict)
-    written: list[str] = attrs.Factory(list)
+    A plain slotted class: one is built per pair and day a batch touches, hundreds of thousands
+    in a history load.
+    """
+
+    __slots__ = ("hours", "last_position", "written")
+
+    def __init__(
+        self,
+        last_position: int = -1,
+        hours: dict[str, dict[str, list[Any]]] | None = None,
+        written: list[str] | None = None,
+    ) -> None:
+        self.last_position = last_position
+        # quoter -> {hour number: [moment, rate text, inverted]}, the close of each hour
+        self.hours: dict[str, dict[str, list[Any]]] = {} if hours is None else hours
+        self.written: list[str] = [] if written is None else written
 
     def encode(self) -> bytes:
         return json.dumps([self.last_position, self.hours, self.written]).encode()
