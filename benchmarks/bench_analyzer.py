@@ -150,17 +150,23 @@ def produce(bootstrap: str, topic: str, events: int) -> None:
     producer.flush(120)
 
 
-def ceiling(bootstrap: str, topic: str, events: int) -> float:
-    """Events/s of a bare consumer reading the topic, nothing decoded."""
+def fresh_consumer(bootstrap: str, topic: str, role: str) -> Consumer:
+    """A consumer of ``topic`` in a new group of its own, reading from the start."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
-            "group.id": f"ceiling-{uuid.uuid4().hex[:6]}",
+            "group.id": f"{role}-{uuid.uuid4().hex[:6]}",
             "auto.offset.reset": "earliest",
             "enable.auto.commit": False,
         }
     )
     consumer.subscribe([topic])
+    return consumer
+
+
+def ceiling(bootstrap: str, topic: str, events: int) -> float:
+    """Events/s of a bare consumer reading the topic, nothing decoded."""
+    consumer = fresh_consumer(bootstrap, topic, "ceiling")
     seen = 0
     started = None
     while seen < events:
@@ -237,15 +243,7 @@ def naive(bootstrap: str, topic: str, events: int) -> float:
         " observed_at DateTime64(6, 'UTC'), rate Decimal(38, 18), position UInt64)"
         " ENGINE = ReplacingMergeTree(position) ORDER BY (source, base, quote, kind, observed_at)"
     )
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"naive-{uuid.uuid4().hex[:6]}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-        }
-    )
-    consumer.subscribe([topic])
+    consumer = fresh_consumer(bootstrap, topic, "naive")
     done = 0
     started = None
     try:

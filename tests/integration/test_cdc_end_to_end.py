@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import attrs
 import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
@@ -72,6 +73,11 @@ def database(postgres: Any) -> Iterator[DatabaseSettings]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _as_connect_sees_it(database: DatabaseSettings, postgres: Any) -> DatabaseSettings:
+    """The test's database at the address Kafka Connect reaches PostgreSQL by."""
+    return attrs.evolve(database, host=postgres.connect_host, port=postgres.connect_port)
+
+
 def _quotes(pairs: tuple[str, ...], days: range, bump: str = "0") -> list[Quote]:
     return [
         quote(
@@ -99,13 +105,7 @@ def test_stream_analytics_equal_a_batch_recompute(
     rates = PostgresRateStore(database.conninfo)
     rates.upsert(_quotes(pairs, range(0, 40)))  # before the connector: snapshot reads
 
-    connect_db = DatabaseSettings(
-        host=postgres.connect_host,
-        port=postgres.connect_port,
-        name=database.name,
-        user=database.user,
-        password=database.password,
-    )
+    connect_db = _as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     client.register(connector_config(Settings(database=connect_db), name=name, topic_prefix=prefix))
     settings = Settings(profile="distributed", home=tmp_path / "dist", database=database)
@@ -219,13 +219,7 @@ def test_sigkill_mid_stream_and_restart_gives_identical_results(
     prefix, name = f"fxkill{suffix}", f"fxkill-{suffix}"
     pairs = ("EUR/USD", "EUR/GBP", "EUR/JPY", "EUR/CHF")
     rates = PostgresRateStore(database.conninfo)
-    connect_db = DatabaseSettings(
-        host=postgres.connect_host,
-        port=postgres.connect_port,
-        name=database.name,
-        user=database.user,
-        password=database.password,
-    )
+    connect_db = _as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     topic = f"{prefix}.fxcortex.rates"
     try:
@@ -298,13 +292,7 @@ def test_kafka_connect_killed_and_restarted_mid_stream_loses_no_change(
     prefix, name = f"fxconn{suffix}", f"fxconn-{suffix}"
     pairs = ("EUR/USD", "EUR/GBP", "EUR/JPY", "EUR/CHF")
     rates = PostgresRateStore(database.conninfo)
-    connect_db = DatabaseSettings(
-        host=postgres.connect_host,
-        port=postgres.connect_port,
-        name=database.name,
-        user=database.user,
-        password=database.password,
-    )
+    connect_db = _as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     topic = f"{prefix}.fxcortex.rates"
     settings = Settings(profile="distributed", home=tmp_path / "dist", database=database)

@@ -79,6 +79,26 @@ def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
     return out
 
 
+def apply_quotes(
+    quotes: dict[str, str], entries: Sequence[tuple[str, str | None, int]], last_position: int
+) -> int:
+    """Apply an instant cell's entries to its quotes; the newest position applied (-1: none new).
+
+    Entries are (pair, rate text or None for a removal, position); those at or before
+    ``last_position`` were applied by an earlier delivery.
+    """
+    newest = -1
+    for pair, rate, position in entries:
+        if position <= last_position:
+            continue  # applied by an earlier delivery
+        if rate is None:
+            quotes.pop(pair, None)
+        else:
+            quotes[pair] = rate
+        newest = max(newest, position)
+    return newest
+
+
 @attrs.frozen
 class CrossRatesAnalyzer:
     """Triangulated USD crosses (see the module docstring)."""
@@ -100,15 +120,7 @@ class CrossRatesAnalyzer:
             last_position, quotes, written = (
                 json.loads(stored[key]) if key in stored else (-1, {}, [])
             )
-            newest = -1
-            for pair, rate, position in entries:
-                if position <= last_position:
-                    continue  # applied by an earlier delivery
-                if rate is None:
-                    quotes.pop(pair, None)
-                else:
-                    quotes[pair] = rate
-                newest = max(newest, position)
+            newest = apply_quotes(quotes, entries, last_position)
             if newest < 0:
                 continue
             source, kind, instant = key.split("|")

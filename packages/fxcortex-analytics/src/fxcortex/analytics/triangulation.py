@@ -36,7 +36,7 @@ import attrs
 
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
-from fxcortex.analytics.cross_rates import TARGET, crosses
+from fxcortex.analytics.cross_rates import TARGET, apply_quotes, crosses
 from fxcortex.analytics.daycells import DayCell, Entry
 from fxcortex.analytics.spread import PRICE, canonical
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
@@ -116,15 +116,7 @@ class TriangulationAnalyzer:
             last_position, quotes, found_before = (
                 json.loads(stored[key]) if key in stored else (-1, {}, {})
             )
-            newest = -1
-            for pair, rate, position in entries:
-                if position <= last_position:
-                    continue
-                if rate is None:
-                    quotes.pop(pair, None)
-                else:
-                    quotes[pair] = rate
-                newest = max(newest, position)
+            newest = apply_quotes(quotes, entries, last_position)
             if newest < 0:
                 continue
             _, source, kind, instant = key.split("|")

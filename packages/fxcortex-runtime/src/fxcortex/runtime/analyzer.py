@@ -37,7 +37,7 @@ from fxcortex.core import (
     StoreError,
     TableWrite,
 )
-from fxcortex.core.batch import to_micros
+from fxcortex.core.batch import ChangeRows, to_micros
 from fxcortex.core.state import BatchContext, BufferedState
 
 log = logging.getLogger(__name__)
@@ -222,9 +222,8 @@ def _first_rejected(
 
 
 def _without(changes: Sequence[RateChange], index: int) -> Sequence[RateChange]:
-    rows = getattr(changes, "rows", None)
-    if rows is not None:  # keep the columnar form the analyzers have a fast path for
-        return type(changes)(rows[:index] + rows[index + 1 :])  # type: ignore[call-arg]
+    if isinstance(changes, ChangeRows):  # keep the columnar form the analyzers read fast
+        return ChangeRows([*changes.rows[:index], *changes.rows[index + 1 :]])
     return [*changes[:index], *changes[index + 1 :]]
 
 

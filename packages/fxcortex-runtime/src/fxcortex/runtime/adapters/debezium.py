@@ -35,6 +35,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fxcortex.core import FxCortexError
+from fxcortex.core.batch import to_micros
 from fxcortex.core.models import ChangeOp, Pair, Quote, QuoteKind, RateChange
 
 OFFSET_BITS = 40
@@ -237,7 +238,6 @@ except ImportError:  # pragma: no cover - a lean install
     _fast_loads = json.loads
 
 _VALID_SERIES: set[tuple[str, str, str, str]] = set()
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ZERO = Decimal(0)
 _ABSENT = (None, None, None, None, None, None)
 
@@ -275,11 +275,8 @@ def _image_row(image: Any) -> tuple[Any, ...] | None:
         return None
     if moment.tzinfo is None or not value.is_finite() or value <= _ZERO:
         return None
-    micros = (moment - _EPOCH) // _MICROSECOND
+    micros = to_micros(moment)
     return (source, base, quote, kind, micros, str(value))
-
-
-_MICROSECOND = datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC) - _EPOCH
 
 
 def row_of(change: RateChange) -> tuple[Any, ...]:
@@ -293,11 +290,11 @@ def row_of(change: RateChange) -> tuple[Any, ...]:
             quote.pair.base.code,
             quote.pair.quote.code,
             quote.kind.value,
-            (quote.observed_at - _EPOCH) // _MICROSECOND,
+            to_micros(quote.observed_at),
             str(quote.rate),
         )
 
-    committed = (change.committed_at - _EPOCH) // _MICROSECOND
+    committed = to_micros(change.committed_at)
     return (
         change.position,
         change.op.value,
