@@ -96,6 +96,10 @@ class AnomaliesFormula(SeriesFormula):
         """Only the rows after ``settled``, from the WINDOW + 1 observations before them."""
         return self._rows(times, rates, int(np.searchsorted(times, settled, side="right")))
 
+    def lookback(self, interval: timedelta | None) -> int | None:
+        """The window's returns and the rate before them: nothing older changes a row."""
+        return WINDOW + 1
+
     @staticmethod
     def _rows(times: Micros, rates: Floats, first_observation: int) -> tuple[Micros, Floats]:
         # Observation j (j ≥ WINDOW + 1) has return index j − 1 and a row.

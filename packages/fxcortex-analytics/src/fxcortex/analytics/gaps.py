@@ -104,6 +104,10 @@ class GapsFormula(SeriesFormula):
             return daily_gaps(times, rates)
         return silences(times, rates, interval / timedelta(microseconds=1))
 
+    def lookback(self, interval: timedelta | None) -> int | None:
+        """A gap lies between two consecutive observations: one before the change is enough."""
+        return 1
+
 
 def analyzer() -> SeriesAnalyzer:
     """The gaps analytic."""

@@ -12,8 +12,9 @@ For a series with rates ``S_0, S_1, …`` in time order, each observation ``i`` 
 
 Windows count observations, not calendar days: a daily fix's 20 observations are four weeks of
 business days. The EMAs are seeded with the first rate (so they are defined from the first
-observation on) and are a recursive filter over the whole series; the SMAs come from running sums,
-so each value depends only on the observations up to it, as the series framework requires.
+observation on) and are a recursive filter over the whole series, which a long series resumes
+from the EMAs stored for its last untouched observation; each SMA sums its own window, so a value
+depends only on the observations in it, as the series framework requires.
 
 Streaming equals batch through `fxcortex.analytics.series`: a revised or deleted past rate
 rewrites every average and signal it feeds.
@@ -34,6 +35,7 @@ from fxcortex.analytics.series import (
     SeriesFormula,
     float_column,
     series_table,
+    window_sums,
 )
 from fxcortex.core import hookimpl
 
@@ -56,19 +58,23 @@ TABLE = series_table(
 
 
 def sma(values: Floats, window: int) -> Floats:
-    """Mean of each full window ending at each position (running sums: O(n), causal)."""
-    out = np.full(len(values), np.nan)
-    if len(values) >= window:
-        sums = np.concatenate(([0.0], np.cumsum(values)))
-        out[window - 1 :] = (sums[window:] - sums[:-window]) / window
-    return out
+    """Mean of each full window ending at each position (each window's own sum: causal)."""
+    result: Floats = window_sums(values, window) / window
+    return result
 
 
-def ema(values: Floats, window: int) -> Floats:
-    """E_0 = S_0, E_i = α S_i + (1 − α) E_{i-1} with α = 2 / (window + 1)."""
+def ema(values: Floats, window: int, prior: float | None = None) -> Floats:
+    """E_0 = S_0, E_i = α S_i + (1 − α) E_{i-1} with α = 2 / (window + 1).
+
+    With ``prior`` (the E of the observation before ``values[0]``) the recursion goes on from it:
+    the filter's state is ``(1 − α) · E`` either way, so the values are the same bits.
+    """
     if not len(values):
         return np.empty(0, np.float64)
     alpha = 2.0 / (window + 1)
+    if prior is not None:
+        result: Floats = lfilter([alpha], [1.0, alpha - 1.0], values, zi=[(1 - alpha) * prior])[0]
+        return result
     out = np.empty(len(values))
     out[0] = values[0]
     if len(values) > 1:
@@ -93,17 +99,35 @@ def crossovers(fast: Floats, slow: Floats) -> Floats:
 
 
 class MovingAveragesFormula(SeriesFormula):
-    """The formulas of the module docstring, on whole series."""
+    """The formulas of the module docstring, on whole series or on their tail."""
 
     def compute(
         self, times: Micros, rates: Floats, interval: timedelta | None
     ) -> tuple[Micros, Floats]:
         """One row per observation (the EMAs are defined from the first one)."""
+        return times, self._rows(rates, ema(rates, FAST), ema(rates, SLOW))
+
+    def lookback(self, interval: timedelta | None) -> int | None:
+        """The slow window, and the observation before it for the crossover."""
+        return SLOW + 1
+
+    def compute_tail(
+        self, times: Micros, rates: Floats, interval: timedelta | None, prior: Floats | None
+    ) -> tuple[Micros, Floats] | None:
+        """The rows after ``times[0]``, the EMAs going on from the ones stored for it."""
+        if prior is None:
+            return None
+        rest = rates[1:]
+        fast = np.concatenate(([prior[0]], ema(rest, FAST, float(prior[0]))))
+        slow = np.concatenate(([prior[1]], ema(rest, SLOW, float(prior[1]))))
+        return times, self._rows(rates, fast, slow)
+
+    @staticmethod
+    def _rows(rates: Floats, ema_fast: Floats, ema_slow: Floats) -> Floats:
         fast, slow = sma(rates, FAST), sma(rates, SLOW)
-        outputs = np.column_stack(
-            (ema(rates, FAST), ema(rates, SLOW), fast, slow, crossovers(fast, slow))
-        ).reshape(len(times), len(OUTPUTS))
-        return times, outputs
+        return np.column_stack((ema_fast, ema_slow, fast, slow, crossovers(fast, slow))).reshape(
+            len(rates), len(OUTPUTS)
+        )
 
 
 def analyzer() -> SeriesAnalyzer:

@@ -22,8 +22,9 @@ observation interval ``Δ``:
 A return spans whatever lies between two consecutive observations (a weekend, a holiday): the
 series is never interpolated; see the ``gaps`` analytic for the calendar view.
 
-Streaming equals batch through `fxcortex.analytics.series`: outputs are recomputed from the whole
-series, so a revised or deleted past fix rewrites every return and volatility it feeds.
+Streaming equals batch through `fxcortex.analytics.series`: a revised or deleted past fix rewrites
+every return and volatility it feeds. Each row keeps ``v_i`` as a hidden column, so a long series
+resumes its EWMA from the last stored value instead of from its first observation.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from fxcortex.analytics.series import (
     SeriesFormula,
     float_column,
     series_table,
+    window_sums,
 )
 from fxcortex.core import hookimpl
 
@@ -85,26 +87,29 @@ def log_returns(rates: Floats) -> Floats:
 def rolling_stdev(values: Floats, window: int) -> Floats:
     """Sample stdev of each full window ending at each position; NaN before the first.
 
-    From running sums of the values and of their squares: O(n) whatever the window, and causal
-    (a window's result depends on the values up to its end only, as the series framework needs).
-    Returns have a mean far below their spread, so the subtraction loses nothing material.
+    From each window's own sums of the values and of their squares (`window_sums`), so a value
+    depends on its window only. Returns have a mean far below their spread, so the subtraction
+    loses nothing material.
     """
-    out = np.full(len(values), np.nan)
-    if len(values) >= window:
-        sums = np.concatenate(([0.0], np.cumsum(values)))
-        squares = np.concatenate(([0.0], np.cumsum(values * values)))
-        total = sums[window:] - sums[:-window]
-        total_squares = squares[window:] - squares[:-window]
-        variance = (total_squares - total * total / window) / (window - 1)
-        out[window - 1 :] = np.sqrt(np.maximum(variance, 0.0))
-    return out
+    total = window_sums(values, window)
+    total_squares = window_sums(values * values, window)
+    variance = (total_squares - total * total / window) / (window - 1)
+    with np.errstate(invalid="ignore"):  # NaN before the first full window stays NaN
+        return np.sqrt(np.maximum(variance, 0.0))
 
 
-def ewma_variance(returns: Floats, decay: float = LAMBDA) -> Floats:
-    """v_1 = r_1², v_i = λ v_{i-1} + (1 − λ) r_i² over ``returns`` (a linear recursive filter)."""
+def ewma_variance(returns: Floats, decay: float = LAMBDA, prior: float | None = None) -> Floats:
+    """v_1 = r_1², v_i = λ v_{i-1} + (1 − λ) r_i² over ``returns`` (a linear recursive filter).
+
+    With ``prior``, the recursion goes on from an earlier v instead of starting afresh: the
+    filter's state is ``λ · v`` either way, so the values are the same bits as one pass.
+    """
     if not len(returns):
         return np.empty(0, np.float64)
     squared = returns * returns
+    if prior is not None:
+        result: Floats = lfilter([1.0 - decay], [1.0, -decay], squared, zi=[decay * prior])[0]
+        return result
     out = np.empty(len(returns))
     out[0] = squared[0]
     if len(returns) > 1:
@@ -114,21 +119,43 @@ def ewma_variance(returns: Floats, decay: float = LAMBDA) -> Floats:
 
 
 class ReturnsFormula(SeriesFormula):
-    """The formulas of the module docstring, on whole series."""
+    """The formulas of the module docstring, on whole series or on their tail."""
+
+    hidden_columns = 1  # v_i, the EWMA variance, to resume the recursion from
 
     def compute(
         self, times: Micros, rates: Floats, interval: timedelta | None
     ) -> tuple[Micros, Floats]:
         """One row per observation; the first observation of a series has no return (no row)."""
-        outputs = np.full((len(times), 4), np.nan)
-        if len(times) >= 2:
-            scale = periods_per_year(interval, times)
+        return times, self._rows(rates, periods_per_year(interval, times), None)
+
+    def lookback(self, interval: timedelta | None) -> int | None:
+        """The rolling window's returns, and the rate before them; none without an interval.
+
+        Without a declared interval the annualisation comes from the whole series' spacing.
+        """
+        return None if interval is None else WINDOW + 1
+
+    def compute_tail(
+        self, times: Micros, rates: Floats, interval: timedelta | None, prior: Floats | None
+    ) -> tuple[Micros, Floats] | None:
+        """The rows after ``times[0]``, the EWMA going on from the variance stored for it."""
+        if prior is None or np.isnan(prior[4]):
+            return None
+        return times, self._rows(rates, periods_per_year(interval, times), float(prior[4]))
+
+    @staticmethod
+    def _rows(rates: Floats, scale: float, prior: float | None) -> Floats:
+        outputs = np.full((len(rates), 5), np.nan)
+        if len(rates) >= 2:
             logs = log_returns(rates)
+            variance = ewma_variance(logs, prior=prior)
             outputs[1:, 0] = rates[1:] / rates[:-1] - 1.0
             outputs[1:, 1] = logs
             outputs[1:, 2] = rolling_stdev(logs, WINDOW) * np.sqrt(scale)
-            outputs[1:, 3] = np.sqrt(ewma_variance(logs) * scale)
-        return times, outputs
+            outputs[1:, 3] = np.sqrt(variance * scale)
+            outputs[1:, 4] = variance
+        return outputs
 
 
 def analyzer() -> SeriesAnalyzer:

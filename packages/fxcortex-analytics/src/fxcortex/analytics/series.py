@@ -23,8 +23,15 @@ Because outputs are a pure function of the final observations, a batch replayed 
 (written, state not committed) writes the same rows with the same versions, and any batch split
 ends in the same tables as one computation over the final set.
 
-Cost: one pass over the series per batch that touches it — microseconds per thousand daily fixes,
-milliseconds per million ticks. The state is 16 bytes per observation plus 8 per output value.
+Bounded state. A formula that looks back a bounded number of observations (`SeriesFormula.lookback`)
+resumes from the output row it stored for the first observation it re-reads (an EWMA from its last
+value). For such a formula only the series' *head* — its latest ``head_size`` to ``2 · head_size``
+observations and their outputs — is read and written per batch; older observations move, once, to
+immutable archive segments (``key#0``, ``key#1`` …, times and rates only). A change that reaches
+behind the head (a revision of old history) is the rare, slow path: the whole series is read back,
+recomputed once as it was and once as it is, compared, and archived again. A tick series thus
+costs the same per batch on its first day and its hundredth. A formula without a bounded look-back
+keeps its series whole, recomputing the tail after the untouched part (`compute_since`).
 """
 
 from __future__ import annotations
@@ -59,17 +66,25 @@ OBSERVED_AT = Column(
     name="observed_at", type="DateTime64(6, 'UTC')", description="the observation's instant"
 )
 _HEADER = struct.Struct("<qqqq")  # last position, observations, output rows, output columns
+_MAGIC = b"FXS2"  # a head with archive segments; the first format (no magic) had none
+_SEGMENTS = struct.Struct("<q")
+_SEGMENT_SIZE = 1 << 16  # observations per archive segment when the slow path re-archives
 
 
 @attrs.define
 class SeriesState:
-    """One series as the analytic last saw it: observations, written outputs, last position."""
+    """A series' head as the analytic last saw it: observations, written outputs, last position.
+
+    ``segments`` counts the archive segments holding the observations before ``times[0]``
+    (none while the series is short).
+    """
 
     last_position: int
     times: Micros
     rates: Floats
     output_times: Micros
     outputs: Floats  # shape (rows, columns)
+    segments: int = 0
 
     @classmethod
     def empty(cls, columns: int) -> SeriesState:
@@ -87,6 +102,8 @@ class SeriesState:
         rows, columns = self.outputs.shape
         return b"".join(
             (
+                _MAGIC,
+                _SEGMENTS.pack(self.segments),
                 _HEADER.pack(self.last_position, len(self.times), rows, columns),
                 self.times.astype("<i8").tobytes(),
                 self.rates.astype("<f8").tobytes(),
@@ -98,8 +115,12 @@ class SeriesState:
     @classmethod
     def decode(cls, raw: bytes) -> SeriesState:
         """The inverse of `encode` (arrays are copies, so they can be modified)."""
-        last_position, count, rows, columns = _HEADER.unpack_from(raw)
-        offset = _HEADER.size
+        segments, offset = 0, 0
+        if raw.startswith(_MAGIC):
+            (segments,) = _SEGMENTS.unpack_from(raw, len(_MAGIC))
+            offset = len(_MAGIC) + _SEGMENTS.size
+        last_position, count, rows, columns = _HEADER.unpack_from(raw, offset)
+        offset += _HEADER.size
         arrays = []
         for dtype, size in (("<i8", count), ("<f8", count), ("<i8", rows), ("<f8", rows * columns)):
             arrays.append(np.frombuffer(raw, dtype=dtype, count=size, offset=offset).copy())
@@ -111,7 +132,21 @@ class SeriesState:
             rates.astype(np.float64),
             output_times.astype(np.int64),
             outputs.astype(np.float64).reshape(rows, columns),
+            segments,
         )
+
+
+def encode_segment(times: Micros, rates: Floats) -> bytes:
+    """Archived observations: times then rates, raw little-endian."""
+    return times.astype("<i8").tobytes() + rates.astype("<f8").tobytes()
+
+
+def decode_segment(raw: bytes) -> tuple[Micros, Floats]:
+    """The inverse of `encode_segment`."""
+    count = len(raw) // 16
+    times = np.frombuffer(raw, dtype="<i8", count=count).astype(np.int64)
+    rates = np.frombuffer(raw, dtype="<f8", count=count, offset=8 * count).astype(np.float64)
+    return times, rates
 
 
 class SeriesFormula(ABC):
@@ -146,13 +181,43 @@ class SeriesFormula(ABC):
         cut = int(np.searchsorted(output_times, settled, side="right"))
         return output_times[cut:], outputs[cut:]
 
+    hidden_columns: int = 0
+    """Columns after the declared outputs that `compute_tail` needs (an EWMA's raw variance)."""
+
+    def lookback(self, interval: timedelta | None) -> int | None:
+        """Observations before the first changed one that `compute_tail` needs, or None.
+
+        None (the default) keeps the whole series in state. A number lets the framework keep only
+        the series' head, and hand `compute_tail` the changed tail with that many observations
+        before it.
+        """
+        return None
+
+    def compute_tail(
+        self, times: Micros, rates: Floats, interval: timedelta | None, prior: Floats | None
+    ) -> tuple[Micros, Floats] | None:
+        """Outputs for a tail of a series that starts after its first observation.
+
+        ``times[0]`` is an observation the tail re-reads only for context; ``prior`` is the output
+        row stored for it (None if it has none). The rows after the first `lookback` observations
+        must equal, bit for bit, those `compute` gives on the whole series; earlier ones are
+        discarded. Return None when the tail is not enough (the framework then recomputes the
+        whole series). Called only when `lookback` gives a number; the default computes the tail
+        as if it were the whole series, right for formulas that look back a fixed number of
+        observations and carry nothing further.
+        """
+        return self.compute(times, rates, interval)
+
 
 @attrs.frozen
 class SeriesAnalyzer:
-    """An `Analyzer` that keeps each series whole and writes the outputs a batch changed.
+    """An `Analyzer` that keeps each series (or its head) and writes the outputs a batch changed.
 
-    ``outputs`` names the table's value columns in the order of the formula's matrix; the table
-    is keyed by the series columns and ``time_column``.
+    ``outputs`` names the table's value columns in the order of the formula's matrix (a formula
+    may add hidden columns after them, kept in state for `compute_tail` but not written); the
+    table is keyed by the series columns and ``time_column``. ``head_size`` is how many of the
+    latest observations a series with a bounded look-back keeps in its head (see the module
+    docstring).
     """
 
     name: str
@@ -161,6 +226,7 @@ class SeriesAnalyzer:
     formula: SeriesFormula
     outputs: tuple[str, ...]
     time_column: str = "observed_at"
+    head_size: int = 4096
 
     @property
     def tables(self) -> Sequence[TableSpec]:
@@ -178,30 +244,190 @@ class SeriesAnalyzer:
         write = _Rows(self.table, self.outputs, self.time_column)
         intervals: dict[str, timedelta | None] = {}
         for key, series in keys.items():
-            state = (
-                SeriesState.decode(stored[key])
-                if key in stored
-                else SeriesState.empty(len(self.outputs))
-            )
-            applied = _apply(state, grouped[series])
-            if applied is None:
-                continue  # every change was applied by an earlier delivery
-            position, settled = applied
             source = series[0]
             if source not in intervals:
                 intervals[source] = context.observation_interval(source)
-            tail_times, tail = self.formula.compute_since(
-                state.times, state.rates, intervals[source], settled
+            head = (
+                SeriesState.decode(stored[key])
+                if key in stored
+                else SeriesState.empty(self.columns)
             )
-            write.diff(
-                series, state.output_times, state.outputs, tail_times, tail, position, settled
-            )
-            kept = int(np.searchsorted(state.output_times, settled, side="right"))
-            state.output_times = np.concatenate((state.output_times[:kept], tail_times))
-            state.outputs = np.concatenate((state.outputs[:kept], tail))
-            state.last_position = position
-            context.state.put(key, state.encode())
+            self._series(key, series, head, grouped[series], intervals[source], context, write)
         return [write.table_write()] if len(write) else []
+
+    def _series(
+        self,
+        key: str,
+        series: Series,
+        state: SeriesState,
+        images: SeriesImages,
+        interval: timedelta | None,
+        context: AnalyzerContext,
+        write: _Rows,
+    ) -> None:
+        """Apply one series' images: the fast path on its head, or the whole series."""
+        fresh = images[2] > state.last_position
+        if not fresh.any():
+            return  # every change was applied by an earlier delivery
+        lookback = self.formula.lookback(interval)
+        earliest = int(images[0][fresh].min())
+        if state.segments == 0:  # the head is the whole series
+            self._whole_head(series, state, images, interval, write)
+        elif (
+            lookback is not None
+            and state.outputs.shape[1] == self.columns
+            and int(np.searchsorted(state.times, earliest)) > lookback
+        ):
+            if not self._tail(series, state, images, interval, lookback, write):
+                self._whole_series(key, series, state, images, interval, context, write)
+                return
+        else:
+            self._whole_series(key, series, state, images, interval, context, write)
+            return
+        if lookback is not None and len(state.times) > 2 * max(self.head_size, lookback + 1):
+            self._archive(key, state, max(self.head_size, lookback + 1), context)
+        context.state.put(key, state.encode())
+
+    @property
+    def columns(self) -> int:
+        """Columns of the formula's matrix: the written outputs, then its hidden ones."""
+        return len(self.outputs) + self.formula.hidden_columns
+
+    def _whole_head(
+        self,
+        series: Series,
+        state: SeriesState,
+        images: SeriesImages,
+        interval: timedelta | None,
+        write: _Rows,
+    ) -> None:
+        """The head holds the whole series: merge, recompute after the settled part, compare."""
+        applied = _apply(state, images)
+        assert applied is not None  # fresh images exist
+        position, settled = applied
+        tail_times, tail = self.formula.compute_since(state.times, state.rates, interval, settled)
+        if state.outputs.shape[1] != tail.shape[1]:
+            # Kept by an earlier version of the formula: rewrite every row after the settled part.
+            state.output_times, state.outputs = state.output_times[:0], tail[:0]
+        self._replace(series, state, tail_times, tail, position, settled, write)
+
+    def _tail(
+        self,
+        series: Series,
+        state: SeriesState,
+        images: SeriesImages,
+        interval: timedelta | None,
+        lookback: int,
+        write: _Rows,
+    ) -> bool:
+        """The fast path: recompute from ``lookback`` observations before the first change.
+
+        False (nothing changed) when the formula cannot resume from there.
+        """
+        before = (state.times, state.rates, state.last_position)
+        applied = _apply(state, images)
+        assert applied is not None
+        position, settled = applied
+        first_changed = int(np.searchsorted(state.times, settled, side="right"))
+        start = first_changed - lookback
+        at = int(np.searchsorted(state.output_times, state.times[start]))
+        prior = (
+            state.outputs[at]
+            if at < len(state.output_times) and state.output_times[at] == state.times[start]
+            else None
+        )
+        computed = self.formula.compute_tail(
+            state.times[start:], state.rates[start:], interval, prior
+        )
+        if computed is None:
+            state.times, state.rates, state.last_position = before
+            return False
+        tail_times, tail = computed
+        cut = int(np.searchsorted(tail_times, settled, side="right"))
+        self._replace(series, state, tail_times[cut:], tail[cut:], position, settled, write)
+        return True
+
+    def _replace(
+        self,
+        series: Series,
+        state: SeriesState,
+        tail_times: Micros,
+        tail: Floats,
+        position: int,
+        settled: int,
+        write: _Rows,
+    ) -> None:
+        """Write the differences after ``settled`` and keep the new outputs in the state."""
+        write.diff(series, state.output_times, state.outputs, tail_times, tail, position, settled)
+        kept = int(np.searchsorted(state.output_times, settled, side="right"))
+        state.output_times = np.concatenate((state.output_times[:kept], tail_times))
+        state.outputs = np.concatenate((state.outputs[:kept], tail))
+        state.last_position = position
+
+    def _whole_series(
+        self,
+        key: str,
+        series: Series,
+        head: SeriesState,
+        images: SeriesImages,
+        interval: timedelta | None,
+        context: AnalyzerContext,
+        write: _Rows,
+    ) -> None:
+        """The slow path: a change behind the head. Read it all, recompute it all, re-archive."""
+        segment_keys = [f"{key}#{number}" for number in range(head.segments)]
+        found = context.state.get_many(segment_keys)
+        missing = [k for k in segment_keys if k not in found]
+        if missing:
+            raise LookupError(f"{self.name}: archive segment {missing[0]} of {key} is missing")
+        parts = [decode_segment(found[k]) for k in segment_keys]
+        whole = SeriesState(
+            head.last_position,
+            np.concatenate([t for t, _ in parts] + [head.times]),
+            np.concatenate([r for _, r in parts] + [head.rates]),
+            np.empty(0, np.int64),
+            np.empty((0, 0), np.float64),
+        )
+        # The rows as they were: a pure function of the old observations.
+        whole.output_times, whole.outputs = self.formula.compute(whole.times, whole.rates, interval)
+        applied = _apply(whole, images)
+        assert applied is not None
+        position, settled = applied
+        tail_times, tail = self.formula.compute_since(whole.times, whole.rates, interval, settled)
+        self._replace(series, whole, tail_times, tail, position, settled, write)
+
+        lookback = self.formula.lookback(interval)
+        keep = len(whole.times) if lookback is None else max(self.head_size, lookback + 1)
+        archived = max(len(whole.times) - keep, 0)
+        segments = 0
+        for segments, start in enumerate(range(0, archived, _SEGMENT_SIZE), start=1):
+            end = min(start + _SEGMENT_SIZE, archived)
+            context.state.put(
+                f"{key}#{segments - 1}",
+                encode_segment(whole.times[start:end], whole.rates[start:end]),
+            )
+        for number in range(segments, head.segments):
+            context.state.delete(f"{key}#{number}")
+        whole.segments = segments
+        _drop_archived(whole, archived)
+        context.state.put(key, whole.encode())
+
+    def _archive(self, key: str, state: SeriesState, keep: int, context: AnalyzerContext) -> None:
+        """Move all but the latest ``keep`` observations of the head to a new archive segment."""
+        moved = len(state.times) - keep
+        context.state.put(
+            f"{key}#{state.segments}", encode_segment(state.times[:moved], state.rates[:moved])
+        )
+        state.segments += 1
+        _drop_archived(state, moved)
+
+
+def _drop_archived(state: SeriesState, moved: int) -> None:
+    """Forget the first ``moved`` observations of a head, and the outputs before what is left."""
+    state.times, state.rates = state.times[moved:], state.rates[moved:]
+    if len(state.times):
+        kept = int(np.searchsorted(state.output_times, state.times[0]))
+        state.output_times, state.outputs = state.output_times[kept:], state.outputs[kept:]
 
 
 SeriesImages = tuple[Micros, Floats, Micros]
@@ -389,6 +615,23 @@ def series_table(
         columns=(*SERIES_COLUMNS, time_column, *outputs),
         key=("source", "base", "quote", "kind", time_column.name),
     )
+
+
+def window_sums(values: Floats, window: int) -> Floats:
+    """The sum of each full window of ``values`` ending at each position; NaN before the first.
+
+    Each sum adds its own ``window`` values in order (``window`` vector additions in all), so it
+    has the same bits wherever the array starts: a tail recomputed by `compute_tail` agrees with
+    the whole series exactly, which running sums (``cumsum`` differences) would not.
+    """
+    out = np.full(len(values), np.nan)
+    if len(values) >= window:
+        count = len(values) - window + 1
+        total = values[:count].copy()
+        for offset in range(1, window):
+            total += values[offset : offset + count]
+        out[window - 1 :] = total
+    return out
 
 
 def float_column(name: str, description: str) -> Column:
