@@ -4,7 +4,8 @@
 PostgreSQL (logical decoding on) and Redis come from Debian packages; the Kafka broker (KRaft,
 one combined broker+controller node) and the Kafka Connect distributed worker with the Debezium
 PostgreSQL connector run from jars that ``services/provision.sh`` put in the cache folder
-(``$FXCORTEX_SERVICES_CACHE``, default ``~/.cache/fxcortex/services``).
+(``$FXCORTEX_SERVICES_CACHE``, default ``~/.cache/fxcortex/services``); ClickHouse's HTTP server
+is the engine of the ``chdb`` wheel (clickhouse-local listening: ``services/clickhouse_http.py``).
 
 Every service listens on a free loopback port, keeps its data and its log file under one folder,
 and can be started, stopped (gracefully), killed (SIGKILL of its whole process group, like a
@@ -21,7 +22,7 @@ Library use::
 
 Command line (the folder defaults to ``$FXCORTEX_SERVICES_DIR`` or ``/tmp/fxcortex-services``)::
 
-    python services/local.py up [--dir DIR] [--only postgres,redis,kafka,kafka_connect]
+    python services/local.py up [--dir DIR] [--only postgres,redis,kafka,kafka_connect,clickhouse]
     python services/local.py status | env | down [--purge]
 
 PostgreSQL refuses to run as root: when this runs as root, ``initdb`` and ``postgres`` run as
@@ -59,7 +60,7 @@ DEFAULT_CACHE = Path(
 )
 DEFAULT_DIR = Path(os.environ.get("FXCORTEX_SERVICES_DIR", "/tmp/fxcortex-services"))
 #: start order; stop runs in reverse
-SERVICE_NAMES = ("postgres", "redis", "kafka", "kafka_connect")
+SERVICE_NAMES = ("postgres", "redis", "kafka", "kafka_connect", "clickhouse")
 #: names of the environment variables this backend hands to the application and tests
 ENV_NAMES = (
     "DB_HOST",
@@ -71,6 +72,8 @@ ENV_NAMES = (
     "REDIS_PORT",
     "KAFKA_BOOTSTRAP_SERVERS",
     "CONNECT_URL",
+    "CLICKHOUSE_HOST",
+    "CLICKHOUSE_PORT",
 )
 JVM_HEAP = os.environ.get("FXCORTEX_JVM_HEAP", "-Xms128m -Xmx512m").split()
 #: C1-only JIT: on 2 cores the JVMs start about twice as fast; set FXCORTEX_JVM_OPTS="" (full
@@ -878,6 +881,43 @@ def connect_request(
     return json.loads(text) if text.strip() else None
 
 
+# --------------------------------------------------------------------------- ClickHouse
+class ClickHouseService(Service):
+    """ClickHouse's HTTP interface, served by the ``chdb`` wheel's engine (26.9) on loopback.
+
+    ``services/clickhouse_http.py`` runs clickhouse-local with its HTTP listener started (no
+    package here ships ``clickhouse-server``); tables live under ``data/`` and survive a restart.
+    It runs on the Python running this (which has ``chdb``), or ``$FXCORTEX_CLICKHOUSE_PYTHON``.
+    """
+
+    name = "clickhouse"
+    port_names = ("http",)
+    start_timeout = 60.0
+
+    @property
+    def port(self) -> int:
+        return self.ports["http"]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {"CLICKHOUSE_HOST": self.host, "CLICKHOUSE_PORT": str(self.port)}
+
+    def _prepare(self) -> None:
+        (self.dir / "data").mkdir(exist_ok=True)
+
+    def _command(self) -> list[str]:
+        python = os.environ.get("FXCORTEX_CLICKHOUSE_PYTHON") or sys.executable
+        launcher = Path(__file__).resolve().with_name("clickhouse_http.py")
+        return [python, str(launcher), str(self.dir / "data"), str(self.port), LOOPBACK]
+
+    def _probe(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/ping", timeout=2) as answer:
+            return bool(answer.read().startswith(b"Ok."))
+
+
 # --------------------------------------------------------------------------- the stack
 class LocalServices:
     """All services under one root folder; remembers ports and pids in ``services.json``."""
@@ -909,6 +949,8 @@ class LocalServices:
                 service = RedisService(self.root, ports, started)
             elif name == "kafka":
                 service = KafkaService(self.root, ports, started, cache=self.cache)
+            elif name == "clickhouse":
+                service = ClickHouseService(self.root, ports, started)
             else:
                 kafka = self.service("kafka")
                 if not isinstance(kafka, KafkaService):
@@ -1001,7 +1043,10 @@ def _print_env(env: Mapping[str, str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python services/local.py",
-        description="Run PostgreSQL, Redis, Kafka and Kafka Connect (Debezium) as local processes.",
+        description=(
+            "Run PostgreSQL, Redis, Kafka, Kafka Connect (Debezium) and ClickHouse as local"
+            " processes."
+        ),
     )
     parser.add_argument("command", choices=["up", "down", "status", "env"])
     parser.add_argument("--dir", type=Path, default=DEFAULT_DIR, help=f"default: {DEFAULT_DIR}")

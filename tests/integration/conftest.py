@@ -4,11 +4,12 @@
 answers a ping (3 s at most), else ``local`` (:func:`testcontainers_backend.choose_backend`):
 
 ``local`` (``service_backends.py``)
-    PostgreSQL, Redis, Kafka (KRaft) and Kafka Connect + Debezium run as local processes through
-    ``services/local.py`` (provision them once with ``bash services/provision.sh``). Each service
-    starts on first use, on free loopback ports, under a fresh folder in /tmp that is deleted after
-    a green session and kept (with every service's log) after a red one. No ClickHouse server: the
-    embedded profile's chDB is the engine here, and the ``clickhouse`` fixture fails saying so.
+    PostgreSQL, Redis, Kafka (KRaft), Kafka Connect + Debezium and ClickHouse's HTTP server run as
+    local processes through ``services/local.py`` (provision them once with ``bash
+    services/provision.sh``; ClickHouse is the ``chdb`` wheel's engine listening, see
+    ``services/clickhouse_http.py``). Each service starts on first use, on free loopback ports,
+    under a fresh folder in /tmp that is deleted after a green session and kept (with every
+    service's log) after a red one.
 ``testcontainers``
     The official images (postgres:16 with logical replication, apache/kafka in KRaft mode, the
     Debezium Connect image, redis:7, clickhouse-server) on a Docker network of the session, under
@@ -136,7 +137,7 @@ def kafka_connect(services_backend: Backend, kafka: KafkaHandle) -> KafkaConnect
 
 @pytest.fixture(scope="session")
 def clickhouse(services_backend: Backend) -> ClickHouseHandle:
-    """A ClickHouse server (HTTP interface): testcontainers or external backends only."""
+    """A ClickHouse server (HTTP interface)."""
     handle = _service(services_backend, "clickhouse")
     assert isinstance(handle, ClickHouseHandle)
     return handle

@@ -28,14 +28,6 @@ class LocalBackend:
         self.timings: dict[str, float] = {}
 
     def service(self, name: str) -> ServiceHandle:
-        if name == "clickhouse":
-            raise BackendUnavailable(
-                "local backend: a ClickHouse server is available only with Docker (the "
-                "testcontainers backend: FXCORTEX_SERVICES=testcontainers, or unset with a Docker "
-                "engine running) or an external one (FXCORTEX_SERVICES=external with "
-                "CLICKHOUSE_HOST, CLICKHOUSE_PORT); without Docker the analytics store is chDB, "
-                "in-process"
-            )
         try:
             self.timings.update(self.stack.start([name]))
         except local_services.ServiceError as exc:

@@ -156,7 +156,7 @@ class KafkaConnectHandle(ServiceHandle):
 
 @dataclass
 class ClickHouseHandle(ServiceHandle):
-    """A ClickHouse server's HTTP interface (only the testcontainers and external backends)."""
+    """A ClickHouse server's HTTP interface."""
 
     @property
     def host(self) -> str:

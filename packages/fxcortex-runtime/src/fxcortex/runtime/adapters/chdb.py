@@ -46,7 +46,7 @@ def ddl(spec: TableSpec, database: str = DATABASE) -> list[str]:
     ]
 
 
-def _transport_type(type_: str) -> Any:
+def transport_type(type_: str) -> Any:
     """How a column travels to the engine: decimals as text, times as µs since the epoch."""
     import pyarrow as pa
 
@@ -65,7 +65,8 @@ def _transport_type(type_: str) -> Any:
     return None  # let Arrow infer it
 
 
-def _insert_expression(name: str, type_: str) -> str:
+def insert_expression(name: str, type_: str) -> str:
+    """The expression turning a transported column back into its declared type."""
     if type_.startswith("DateTime64"):
         return f"fromUnixTimestamp64Micro(`{name}`, 'UTC')"
     if "Decimal" in type_:
@@ -94,7 +95,7 @@ def arrow_table(spec: TableSpec, write: TableWrite) -> Any:
     arrays = {
         column.name: pa.array(
             _plain(write.columns[column.name]),
-            type=_transport_type(column.type),
+            type=transport_type(column.type),
             from_pandas=True,
         )
         for column in spec.columns
@@ -107,7 +108,7 @@ def arrow_table(spec: TableSpec, write: TableWrite) -> Any:
 def insert_statement(spec: TableSpec, path: Path) -> str:
     """The INSERT that loads a write's Arrow file into the versioned table."""
     selected = ", ".join(
-        [_insert_expression(c.name, c.type) for c in spec.columns]
+        [insert_expression(c.name, c.type) for c in spec.columns]
         + [f"`{VERSION_COLUMN}`", f"`{DELETED_COLUMN}`"]
     )
     where = str(path).replace("\\", "\\\\").replace("'", "\\'")
