@@ -23,13 +23,14 @@ import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from fxcortex.core import Quote, make_plugin_manager
+from fxcortex.core import AnalyticsStore, Quote, make_plugin_manager
 from fxcortex.core.testing import quote
 from fxcortex.runtime.adapters import redis as redis_adapter
 from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
+from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore
 from fxcortex.runtime.adapters.kafka import KafkaChangeFeed
 from fxcortex.runtime.adapters.postgres import PostgresRateStore, migrate
-from fxcortex.runtime.config import DatabaseSettings, RedisSettings, Settings
+from fxcortex.runtime.config import ClickHouseSettings, DatabaseSettings, RedisSettings, Settings
 from fxcortex.runtime.connector import ConnectClient, connector_config
 from fxcortex.runtime.pipeline import Pipeline
 from fxcortex.runtime.profiles import Stores
@@ -91,6 +92,7 @@ def _quotes(pairs: tuple[str, ...], days: range, bump: str = "0") -> list[Quote]
     ]
 
 
+@pytest.mark.parametrize("analytics", ["chdb", "clickhouse-server"])
 def test_stream_analytics_equal_a_batch_recompute(
     postgres: Any,
     kafka: Any,
@@ -98,6 +100,8 @@ def test_stream_analytics_equal_a_batch_recompute(
     redis: Any,
     database: DatabaseSettings,
     tmp_path: Path,
+    analytics: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
     prefix, name = f"fxe2e{suffix}", f"fxe2e-{suffix}"
@@ -109,6 +113,14 @@ def test_stream_analytics_equal_a_batch_recompute(
     client = ConnectClient(kafka_connect.url)
     client.register(connector_config(Settings(database=connect_db), name=name, topic_prefix=prefix))
     settings = Settings(profile="distributed", home=tmp_path / "dist", database=database)
+    store: AnalyticsStore
+    if analytics == "chdb":
+        store = ChdbAnalyticsStore(settings.analytics_path)
+    else:
+        server = request.getfixturevalue("clickhouse")
+        store = ClickHouseServerStore(
+            ClickHouseSettings(host=server.host, port=server.port, database=f"fxe2e_{suffix}")
+        )
     stores = Stores(
         rates=rates,
         feed=KafkaChangeFeed(
@@ -118,7 +130,7 @@ def test_stream_analytics_equal_a_batch_recompute(
             redis_adapter.connect(RedisSettings(host=redis.host, port=redis.port)),
             prefix=f"fxe2e:{suffix}:",
         ),
-        analytics=ChdbAnalyticsStore(settings.analytics_path),
+        analytics=store,
     )
     pipeline = Pipeline(settings, make_plugin_manager(), stores)
     try:

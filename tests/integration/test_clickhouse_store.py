@@ -7,6 +7,9 @@ waited for, and nothing is lost or doubled.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -19,10 +22,10 @@ import pytest
 
 from fxcortex.core import FetchWindow, Quote, Registry, StoreError, TableWrite, make_plugin_manager
 from fxcortex.core.testing import quote
-from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore, ClickHouseSettings
+from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore
 from fxcortex.runtime.adapters.sqlite import SqliteCache, SqliteChangeFeed, SqliteRateStore
 from fxcortex.runtime.analyzer import StoreRetry
-from fxcortex.runtime.config import Settings
+from fxcortex.runtime.config import ClickHouseSettings, Settings
 from fxcortex.runtime.pipeline import Pipeline
 from fxcortex.runtime.profiles import Stores
 
@@ -206,3 +209,46 @@ def test_a_server_down_mid_run_is_waited_for_and_nothing_is_lost_or_doubled(
     assert on_server["rates_mirror"] and len(on_server["rates_mirror"]) == len(quotes)
     for name in in_chdb:
         assert on_server[name] == in_chdb[name], name
+
+
+def test_analytics_setup_creates_every_table_on_the_server(
+    clickhouse: Any,
+    postgres: Any,
+    redis: Any,
+    kafka: Any,
+    server_settings: ClickHouseSettings,
+    tmp_path: Path,
+) -> None:
+    env = {
+        **os.environ,
+        **postgres.env,
+        **redis.env,
+        **kafka.env,
+        **clickhouse.env,
+        "CLICKHOUSE_DATABASE": server_settings.database,
+        "FXCORTEX_PROFILE": "distributed",
+        "FXCORTEX_HOME": str(tmp_path / "home"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "fxcortex.runtime.cli", "analytics", "setup"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    registry = Registry.collect(make_plugin_manager())
+    expected = {spec.name for a in registry.analyzers.values() for spec in a.tables}
+    store = ClickHouseServerStore(server_settings)
+    try:
+        names = {
+            row[0]
+            for row in store.query(
+                f"SELECT name FROM system.tables WHERE database = '{server_settings.database}'"
+            ).rows
+        }
+    finally:
+        store.close()
+    assert expected and names == expected | {f"{name}_versions" for name in expected}
+    assert not (tmp_path / "home" / "analytics").exists()  # nothing went to an embedded chDB

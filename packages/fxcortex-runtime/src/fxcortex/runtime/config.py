@@ -16,6 +16,11 @@ variable                   meaning (default)
 ``FXCORTEX_RATES_TOPIC``   the Debezium topic of the rates table (``fxcortex.fxcortex.rates``)
 ``FXCORTEX_ANALYZER_GROUP`` the analyzers' Kafka consumer group (``fxcortex-analyzer``)
 ``CONNECT_URL``            its Kafka Connect REST API (``http://localhost:8083``)
+``CLICKHOUSE_HOST``        the distributed profile's ClickHouse server (none: analytics go to
+                           the embedded chDB under the home)
+``CLICKHOUSE_PORT``        its HTTP port (8123); ``CLICKHOUSE_USER`` (``default``),
+                           ``CLICKHOUSE_PASSWORD`` (none), ``CLICKHOUSE_DATABASE``
+                           (``fxcortex``), ``CLICKHOUSE_SECURE`` (``1`` for HTTPS)
 =========================  ================================================================
 
 Plugins read ``FXCORTEX_DISABLED_PLUGINS`` and ``FXCORTEX_TRACE_PLUGINS`` (see
@@ -99,6 +104,42 @@ def _port(environ: Mapping[str, str], name: str, default: int) -> int:
 
 
 @attrs.frozen(kw_only=True)
+class ClickHouseSettings:
+    """Where the distributed profile's ClickHouse server is (the seed's ``CLICKHOUSE_*`` names)."""
+
+    host: str
+    port: int = 8123
+    user: str = "default"
+    password: str = attrs.field(default="", repr=False)
+    database: str = "fxcortex"
+    secure: bool = False
+
+    def __str__(self) -> str:
+        scheme = "https" if self.secure else "http"
+        return f"clickhouse {scheme}://{self.user}@{self.host}:{self.port}/{self.database}"
+
+
+def _clickhouse(environ: Mapping[str, str]) -> ClickHouseSettings | None:
+    host = environ.get("CLICKHOUSE_HOST")
+    if not host:
+        return None
+    database = environ.get("CLICKHOUSE_DATABASE") or "fxcortex"
+    if not database.replace("_", "").isalnum():
+        raise ConfigError(f"CLICKHOUSE_DATABASE={database!r}: use letters, digits and _ only")
+    secure = (environ.get("CLICKHOUSE_SECURE") or "0").lower()
+    if secure not in ("0", "1", "true", "false"):
+        raise ConfigError(f"CLICKHOUSE_SECURE={secure!r}: use 1 or 0")
+    return ClickHouseSettings(
+        host=host,
+        port=_port(environ, "CLICKHOUSE_PORT", 8123),
+        user=environ.get("CLICKHOUSE_USER") or "default",
+        password=environ.get("CLICKHOUSE_PASSWORD", ""),
+        database=database,
+        secure=secure in ("1", "true"),
+    )
+
+
+@attrs.frozen(kw_only=True)
 class Settings:
     """Everything the runtime needs to build a pipeline."""
 
@@ -111,6 +152,7 @@ class Settings:
     rates_topic: str = "fxcortex.fxcortex.rates"
     analyzer_group: str = "fxcortex-analyzer"
     connect_url: str = "http://localhost:8083"
+    clickhouse: ClickHouseSettings | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -150,6 +192,7 @@ class Settings:
             rates_topic=environ.get("FXCORTEX_RATES_TOPIC") or "fxcortex.fxcortex.rates",
             analyzer_group=environ.get("FXCORTEX_ANALYZER_GROUP") or "fxcortex-analyzer",
             connect_url=(environ.get("CONNECT_URL") or "http://localhost:8083").rstrip("/"),
+            clickhouse=_clickhouse(environ),
         )
 
     @property

@@ -7,6 +7,7 @@ analytics never see which profile runs them.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -44,14 +45,15 @@ def embedded(settings: Settings) -> Stores:
 
 
 def distributed(settings: Settings) -> Stores:
-    """PostgreSQL rates, Debezium events from Kafka, a Redis cache; analytics in chDB for now.
+    """PostgreSQL rates, Debezium events from Kafka, a Redis cache, a ClickHouse server.
 
-    The analytics store is the embedded chDB under ``settings.home`` until a ClickHouse-server
-    adapter exists; the change feed reads the connector's topic (``settings.rates_topic``) in the
-    ``settings.analyzer_group`` consumer group.
+    The change feed reads the connector's topic (``settings.rates_topic``) in the
+    ``settings.analyzer_group`` consumer group. Without ``CLICKHOUSE_HOST`` the analytics go to
+    the embedded chDB under ``settings.home`` (one analyzer process, nothing else to run).
     """
     try:
         from fxcortex.runtime.adapters import redis as redis_adapter
+        from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore
         from fxcortex.runtime.adapters.kafka import KafkaChangeFeed
         from fxcortex.runtime.adapters.postgres import PostgresRateStore
     except ImportError as error:
@@ -62,20 +64,28 @@ def distributed(settings: Settings) -> Stores:
     from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
 
     rates = PostgresRateStore(settings.database.conninfo)
+    opened: list[Any] = [rates]
     try:
         feed = KafkaChangeFeed(
             settings.kafka_bootstrap_servers,
             settings.rates_topic,
             group_id=settings.analyzer_group,
         )
+        opened.append(feed)
+        analytics: AnalyticsStore = (
+            ClickHouseServerStore(settings.clickhouse)
+            if settings.clickhouse is not None
+            else ChdbAnalyticsStore(settings.analytics_path)
+        )
     except BaseException:
-        rates.close()
+        for store in reversed(opened):
+            store.close()
         raise
     return Stores(
         rates=rates,
         feed=feed,
         cache=redis_adapter.RedisCache(redis_adapter.connect(settings.redis)),
-        analytics=ChdbAnalyticsStore(settings.analytics_path),
+        analytics=analytics,
     )
 
 

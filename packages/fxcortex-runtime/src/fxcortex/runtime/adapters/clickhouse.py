@@ -18,27 +18,10 @@ import io
 from collections.abc import Sequence
 from typing import Any
 
-import attrs
-
 from fxcortex.core import QueryResult, StoreError, TableSpec, TableWrite
 from fxcortex.core.tables import DELETED_COLUMN, VERSION_COLUMN
 from fxcortex.runtime.adapters.chdb import arrow_table, ddl, insert_expression, versions_table
-
-
-@attrs.frozen(kw_only=True)
-class ClickHouseSettings:
-    """Where the ClickHouse server is (the seed's ``CLICKHOUSE_*`` names)."""
-
-    host: str
-    port: int = 8123
-    user: str = "default"
-    password: str = attrs.field(default="", repr=False)
-    database: str = "fxcortex"
-    secure: bool = False
-
-    def __str__(self) -> str:
-        scheme = "https" if self.secure else "http"
-        return f"clickhouse {scheme}://{self.user}@{self.host}:{self.port}/{self.database}"
+from fxcortex.runtime.config import ClickHouseSettings
 
 
 def input_type(type_: str) -> str:
