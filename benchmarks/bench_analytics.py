@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from fxcortex.core import FetchWindow, Quote, RateChange, Registry, make_plugin_manager
-from fxcortex.core.batch import ChangeRows, to_micros
+from fxcortex.core.batch import ChangeRows, collection_paused, to_micros
 from fxcortex.core.ports import Analyzer
 from fxcortex.core.state import BatchContext, BufferedState, MemoryCache
 
@@ -77,12 +77,19 @@ def synthetic_ticks(registry: Registry) -> ChangeRows:
 
 
 def stream(analyzer: Analyzer, changes: ChangeRows, intervals: Mapping[str, timedelta]) -> int:
-    """Feed ``changes`` in batches with committed state; the rows written."""
+    """Feed ``changes`` in batches with committed state, as the analyzer does; the rows written.
+
+    Like the analyzer (`fxcortex.runtime.analyzer.analyze_batch`), each batch runs with the
+    cyclic garbage collector paused (`collection_paused`); so does the naive version.
+    """
     cache = MemoryCache()
     written = 0
     for start in range(0, len(changes), BATCH):
         state = BufferedState(cache, analyzer.name)
-        writes = analyzer.process(changes[start : start + BATCH], BatchContext(state, intervals))
+        with collection_paused():
+            writes = analyzer.process(
+                changes[start : start + BATCH], BatchContext(state, intervals)
+            )
         state.commit()
         written += sum(len(write) for write in writes)
     return written
@@ -137,7 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             naive = load_naive(name)
             naive_rate = ratio = None
             if naive is not None:
-                naive_seconds = timed(naive, naive_events, intervals)
+                with collection_paused():
+                    naive_seconds = timed(naive, naive_events, intervals)
                 naive_rate = len(naive_events) / naive_seconds
                 ratio = rate / naive_rate
             ml = name in ML_ANALYTICS

@@ -44,13 +44,15 @@ from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from fxcortex.core import make_plugin_manager
+from fxcortex.core import AnalyticsStore, make_plugin_manager
 from fxcortex.core.plugins import Registry
 from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
+from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore
 from fxcortex.runtime.adapters.debezium import decode
 from fxcortex.runtime.adapters.kafka import KafkaChangeFeed
 from fxcortex.runtime.adapters.sqlite import SqliteCache
 from fxcortex.runtime.analyzer import run_analyzer
+from fxcortex.runtime.config import ClickHouseSettings
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 4
@@ -65,10 +67,11 @@ TARGET_SHARE_OF_CEILING = 0.30
 
 
 @contextmanager
-def kafka() -> Iterator[str]:
-    """The environment's Kafka, or one started with services/local.py."""
-    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        yield os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+def services(names: list[str]) -> Iterator[dict[str, str]]:
+    """The environment's services, or ones started with services/local.py."""
+    wanted = {"kafka": "KAFKA_BOOTSTRAP_SERVERS", "clickhouse": "CLICKHOUSE_HOST"}
+    if all(os.environ.get(wanted[name]) for name in names):
+        yield dict(os.environ)
         return
     sys.path.insert(0, str(REPO / "services"))
     import local  # type: ignore[import-not-found]
@@ -77,11 +80,23 @@ def kafka() -> Iterator[str]:
     root.chmod(0o755)
     stack = local.LocalServices(root)
     try:
-        stack.start(["kafka"], report=sys.stderr)
-        yield stack.env()["KAFKA_BOOTSTRAP_SERVERS"]
+        stack.start(names, report=sys.stderr)
+        yield stack.env()
     finally:
         stack.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def open_store(kind: str, folder: Path, env: dict[str, str]) -> AnalyticsStore:
+    """The analytics store the analyzer writes to: chDB in ``folder``, or the ClickHouse server."""
+    if kind == "chdb":
+        return ChdbAnalyticsStore(folder / "analytics")
+    settings = ClickHouseSettings(
+        host=env["CLICKHOUSE_HOST"],
+        port=int(env.get("CLICKHOUSE_PORT", "8123")),
+        database=f"fxbench_{uuid.uuid4().hex[:8]}",
+    )
+    return ClickHouseServerStore(settings)
 
 
 def envelope(op: str, pair: str, second: int, rate: str, before: str | None, now_ms: int) -> bytes:
@@ -179,8 +194,11 @@ def ceiling(bootstrap: str, topic: str, events: int) -> float:
     return events / elapsed
 
 
-def analyzer(bootstrap: str, topic: str, events: int, batch: int, only: set[str] | None) -> float:
+def analyzer(
+    env: dict[str, str], topic: str, events: int, batch: int, only: set[str] | None, store_kind: str
+) -> float:
     """Events/s of the real analyzer loop with the chosen analytics."""
+    bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
     registry = Registry.collect(make_plugin_manager())
     analyzers = [
         a
@@ -188,7 +206,7 @@ def analyzer(bootstrap: str, topic: str, events: int, batch: int, only: set[str]
         if (only is None and name not in ML_ANALYTICS) or (only is not None and name in only)
     ]
     folder = Path(tempfile.mkdtemp(prefix="fxcortex-bench-analyzer-"))
-    store = ChdbAnalyticsStore(folder / "analytics")
+    store = open_store(store_kind, folder, env)
     store.ensure_tables([spec for a in analyzers for spec in a.tables])
     cache = SqliteCache(folder / "cache.sqlite")
     feed = KafkaChangeFeed(
@@ -282,23 +300,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50_000, help="changes per batch (50,000)")
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--repeat", type=int, default=3, help="ceiling rounds (best counts)")
+    parser.add_argument(
+        "--store",
+        choices=["chdb", "clickhouse"],
+        default="chdb",
+        help="the analyzer writes to chDB in-process (default) or a ClickHouse server",
+    )
     args = parser.parse_args(argv)
 
-    with kafka() as bootstrap:
+    names = ["kafka"] if args.store == "chdb" else ["kafka", "clickhouse"]
+    with services(names) as env:
+        bootstrap = env["KAFKA_BOOTSTRAP_SERVERS"]
         topic = f"fxbench-{uuid.uuid4().hex[:8]}"
         print(f"producing {args.events:,} events to {topic}", file=sys.stderr)
         produce(bootstrap, topic, args.events)
         print("ceiling", file=sys.stderr)
         top = max(ceiling(bootstrap, topic, args.events) for _ in range(args.repeat))
         print("analyzer: ohlc", file=sys.stderr)
-        ohlc_rate = analyzer(bootstrap, topic, args.events, args.batch, {"ohlc"})
+        ohlc_rate = analyzer(env, topic, args.events, args.batch, {"ohlc"}, args.store)
         print("analyzer: every non-ML analytic", file=sys.stderr)
-        all_rate = analyzer(bootstrap, topic, args.events, args.batch, None)
+        all_rate = analyzer(env, topic, args.events, args.batch, None, args.store)
         print("naive", file=sys.stderr)
         naive_rate = naive(bootstrap, topic, args.naive_events)
 
     print()
-    print(f"{args.events:,} Debezium events, {PARTITIONS} partitions, batches of {args.batch:,}")
+    print(
+        f"{args.events:,} Debezium events, {PARTITIONS} partitions, batches of {args.batch:,},"
+        f" analytics store: {args.store}"
+    )
     print(f"{'consumer':34}{'events/s':>12}{'x naive':>9}{'of ceiling':>12}  verdict")
     for label, rate in (
         ("ceiling (consume, no decoding)", top),

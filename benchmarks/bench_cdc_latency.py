@@ -44,11 +44,12 @@ from confluent_kafka import Consumer
 from fxcortex.core import Pair, Quote, QuoteKind, make_plugin_manager
 from fxcortex.runtime.adapters import redis as redis_adapter
 from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
+from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore
 from fxcortex.runtime.adapters.debezium import decode
 from fxcortex.runtime.adapters.kafka import KafkaChangeFeed
 from fxcortex.runtime.adapters.postgres import PostgresRateStore, migrate
 from fxcortex.runtime.cli_analyzer import run_service
-from fxcortex.runtime.config import DatabaseSettings, RedisSettings, Settings
+from fxcortex.runtime.config import ClickHouseSettings, DatabaseSettings, RedisSettings, Settings
 from fxcortex.runtime.connector import ConnectClient, connector_config
 from fxcortex.runtime.pipeline import Pipeline
 from fxcortex.runtime.profiles import Stores
@@ -144,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=60, help="how long to write (60)")
     parser.add_argument("--ticks", type=int, default=10, help="upserts a second (10)")
     parser.add_argument("--warmup", type=float, default=5.0, help="seconds left out (5)")
+    parser.add_argument(
+        "--store",
+        choices=["chdb", "clickhouse"],
+        default="chdb",
+        help="the analyzer writes to chDB in-process (default) or a ClickHouse server",
+    )
     args = parser.parse_args(argv)
 
     sys.path.insert(0, str(REPO / "services"))
@@ -153,7 +160,10 @@ def main(argv: list[str] | None = None) -> int:
     root.chmod(0o755)
     stack = local.LocalServices(root)
     try:
-        stack.start(["postgres", "redis", "kafka", "kafka_connect"], report=sys.stderr)
+        names = ["postgres", "redis", "kafka", "kafka_connect"]
+        stack.start(
+            [*names, "clickhouse"] if args.store == "clickhouse" else names, report=sys.stderr
+        )
         env = stack.env()
         return run(args, env, root)
     finally:
@@ -188,7 +198,15 @@ def run(args: argparse.Namespace, env: dict[str, str], root: Path) -> int:
                 RedisSettings(host=env["REDIS_HOST"], port=int(env["REDIS_PORT"]))
             )
         ),
-        analytics=ChdbAnalyticsStore(settings.analytics_path),
+        analytics=(
+            ChdbAnalyticsStore(settings.analytics_path)
+            if args.store == "chdb"
+            else ClickHouseServerStore(
+                ClickHouseSettings(
+                    host=env["CLICKHOUSE_HOST"], port=int(env["CLICKHOUSE_PORT"]), database=prefix
+                )
+            )
+        ),
     )
     pipeline = Pipeline(settings, make_plugin_manager(), stores)
     analyzers = ", ".join(sorted(pipeline.registry.analyzers))

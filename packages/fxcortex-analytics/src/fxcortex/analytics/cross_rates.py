@@ -20,7 +20,6 @@ since-deleted observation does not come back). A revision or delete recomputes t
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal
@@ -28,6 +27,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import orjson
 
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import images as change_images
@@ -118,7 +118,7 @@ class CrossRatesAnalyzer:
         rows = _Rows()
         for key, entries in by_cell.items():
             last_position, quotes, written = (
-                json.loads(stored[key]) if key in stored else (-1, {}, [])
+                orjson.loads(stored[key]) if key in stored else (-1, {}, [])
             )
             newest = apply_quotes(quotes, entries, last_position)
             if newest < 0:
@@ -133,7 +133,7 @@ class CrossRatesAnalyzer:
                 currency, via = gone.split("|")
                 rows.add(source, kind, currency, via, micros, Decimal(0), newest, True)
             # kept even when empty: its position guards against re-delivered deletes
-            context.state.put(key, json.dumps([newest, quotes, names]).encode())
+            context.state.put(key, orjson.dumps([newest, quotes, names]))
         return [rows.table_write()] if rows.versions else []
 
 

@@ -9,36 +9,42 @@ pieces:
 
 - the day cell (``key``): per quoter, the close of each hour that has observations, the rows it
   last wrote, and the position of the last change applied (kept when empty, so a re-delivered,
-  since-deleted observation does not come back);
+  since-deleted observation does not come back). Cells are stored 32 days to a state value (a
+  *bundle*, ``prefix#b<day // 32>``), so a daily source costs one read and one write per pair and
+  month rather than per day;
 - a piece (``key#hour#quoter``): that quoter's observations in that hour — stored only when there
-  are two or more, since a lone observation is its hour's close, already in the cell. A daily
-  source therefore costs one state value per day, as before.
+  are two or more, since a lone observation is its hour's close, already in the cell.
 
-A batch reads the cells it touches and only the pieces of the hours it touches.
+A *moment* is an observation's instant in µs, doubled, plus 1 when the quote was inverted: one
+integer that orders observations by time and, at the same instant, puts the inverted one last.
+
+A batch reads the bundles it touches and only the pieces of the hours it touches.
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any
+
+import orjson
 
 from fxcortex.analytics.buckets import HOUR_US
 from fxcortex.core import AnalyzerState
 
 _DIVISION = Context(prec=40)
 _SCALE = Decimal("1e-18")  # the tables' Decimal(38, 18)
+_MOMENT_HOUR = 2 * HOUR_US
+BUNDLE_DAYS = 32
 
-Entry = tuple[str, str, str | None, bool, int]
-"""(quoter, moment ``"µs|inverted"``, rate text or None for a removal, inverted, position)"""
+Entry = tuple[str, int, str | None, int]
+"""(quoter, moment, rate text or None for a removal, position)"""
 
 
-def _instant(moment: str) -> tuple[int, int]:
-    """(µs, orientation) of a moment: the day's close is the greatest."""
-    micros, inverted = moment.split("|")
-    return int(micros), int(inverted)
+def moment(micros: int, inverted: bool) -> int:
+    """The moment of an observation (see the module docstring)."""
+    return 2 * micros + inverted
 
 
 class DayCell:
@@ -57,17 +63,9 @@ class DayCell:
         written: list[str] | None = None,
     ) -> None:
         self.last_position = last_position
-        # quoter -> {hour number: [moment, rate text, inverted]}, the close of each hour
+        # quoter -> {hour number: [moment, rate text]}, the close of each hour
         self.hours: dict[str, dict[str, list[Any]]] = {} if hours is None else hours
         self.written: list[str] = [] if written is None else written
-
-    def encode(self) -> bytes:
-        return json.dumps([self.last_position, self.hours, self.written]).encode()
-
-    @classmethod
-    def decode(cls, raw: bytes) -> DayCell:
-        last_position, hours, written = json.loads(raw)
-        return cls(last_position, hours, written)
 
     def closes(self) -> dict[str, Decimal]:
         """Each quoter's last rate of the day, inverted where the moment says so."""
@@ -76,88 +74,123 @@ class DayCell:
             if not by_hour:
                 continue
             if len(by_hour) == 1:  # a daily source: one hour, one observation
-                ((_moment, text, inverted),) = by_hour.values()
+                ((when, text),) = by_hour.values()
             else:
-                _moment, text, inverted = max(by_hour.values(), key=lambda c: _instant(c[0]))
+                when, text = max(by_hour.values())
             rate = Decimal(text)
-            if inverted:  # 1 / rate, to the tables' 18 decimals
+            if when & 1:  # inverted: 1 / rate, to the tables' 18 decimals
                 rate = _DIVISION.divide(Decimal(1), rate).quantize(_SCALE, context=_DIVISION)
             closes[quoter] = rate
         return closes
 
 
-def apply(
-    days: Mapping[str, Sequence[Entry]], state: AnalyzerState
-) -> dict[str, tuple[DayCell, int]]:
-    """Apply each cell's entries (in position order); the changed cells and their newest position.
+def _bundle(key: str) -> tuple[str, str]:
+    """(bundle key, day number) of a day cell's key ``prefix|day``."""
+    prefix, _, day = key.rpartition("|")
+    return f"{prefix}#b{int(day) // BUNDLE_DAYS}", day
 
-    The caller writes the cells' rows, then stores each with `store` (its ``written`` updated).
+
+class DayBook:
+    """The day cells a batch touched, in their bundles; `store` writes the bundles back."""
+
+    __slots__ = ("bundles", "changed")
+
+    def __init__(self) -> None:
+        # bundle key -> {day number: [last position, hours, written]}, as stored
+        self.bundles: dict[str, dict[str, list[Any]]] = {}
+        # day key -> (cell, newest position applied): the cells whose rows may have changed
+        self.changed: dict[str, tuple[DayCell, int]] = {}
+
+    def store(self, state: AnalyzerState) -> None:
+        """Keep every touched bundle, with each changed cell's position and rows written."""
+        for key, (cell, newest) in self.changed.items():
+            bundle, day = _bundle(key)
+            self.bundles[bundle][day] = [newest, cell.hours, cell.written]
+        for bundle, cells in self.bundles.items():
+            state.put(bundle, orjson.dumps(cells))
+
+
+def apply(days: Mapping[str, Sequence[Entry]], state: AnalyzerState) -> DayBook:
+    """Apply each cell's entries (in position order).
+
+    The caller writes the rows of ``book.changed`` (setting each cell's ``written``), then
+    calls ``book.store``. A new cell with a single observation has one quoter, so no rows: it
+    goes straight into its bundle and not into ``changed``.
     """
-    stored = state.get_many(days)
-    cells: dict[str, tuple[DayCell, int]] = {}
+    book = DayBook()
+    bundle_of = {key: _bundle(key) for key in days}
+    stored = state.get_many({bundle for bundle, _ in bundle_of.values()})
+    for bundle, _ in bundle_of.values():
+        if bundle not in book.bundles:
+            book.bundles[bundle] = orjson.loads(stored[bundle]) if bundle in stored else {}
     by_piece: dict[str, list[Entry]] = defaultdict(list)
     piece_of: dict[str, tuple[str, str, str]] = {}
     for key, entries in days.items():
-        cell = DayCell.decode(stored[key]) if key in stored else DayCell()
-        fresh = [e for e in entries if e[4] > cell.last_position]
+        bundle, day = bundle_of[key]
+        cells = book.bundles[bundle]
+        found = cells.get(day)
+        if found is None and len(entries) == 1 and entries[0][2] is not None:
+            # A new day with one observation (a daily fix, mostly).
+            quoter, when, rate, position = entries[0]
+            cells[day] = [position, {quoter: {str(when // _MOMENT_HOUR): [when, rate]}}, []]
+            continue
+        cell = DayCell() if found is None else DayCell(*found)
+        fresh = [e for e in entries if e[3] > cell.last_position]
         if not fresh:
             continue  # all of it applied by an earlier delivery
         if len(fresh) > 1:
-            fresh.sort(key=lambda e: e[4])
-        cells[key] = (cell, fresh[-1][4])
+            fresh.sort(key=_position)
+        book.changed[key] = (cell, fresh[-1][3])
         for entry in fresh:
-            quoter, moment, rate = entry[0], entry[1], entry[2]
-            hour = str(int(moment[: moment.index("|")]) // HOUR_US)
+            quoter, when, rate = entry[0], entry[1], entry[2]
+            hour = str(when // _MOMENT_HOUR)
             closes = cell.hours.get(quoter)
             if rate is not None and len(fresh) == 1 and (closes is None or hour not in closes):
-                # The first observation of its hour, alone in the batch (a daily fix): it is
-                # the hour's close, and there is no piece to read or write.
-                cell.hours.setdefault(quoter, {})[hour] = [moment, rate, entry[3]]
+                # The first observation of its hour, alone in the batch: it is the hour's
+                # close, and there is no piece to read or write.
+                cell.hours.setdefault(quoter, {})[hour] = [when, rate]
                 continue
             piece = f"{key}#{hour}#{quoter}"
             by_piece[piece].append(entry)
             piece_of[piece] = (key, quoter, hour)
     # A piece exists only where its hour already has a close (two observations or more).
+    changed = book.changed
     pieces = state.get_many(
         piece
         for piece, (key, quoter, hour) in piece_of.items()
-        if hour in cells[key][0].hours.get(quoter, ())
+        if hour in changed[key][0].hours.get(quoter, ())
     )
     for piece, entries in by_piece.items():
         key, quoter, hour = piece_of[piece]
-        cell = cells[key][0]
+        cell = changed[key][0]
         closes = cell.hours.setdefault(quoter, {})
+        observations: dict[int, str]
         if piece in pieces:
-            observations: dict[str, list[Any]] = json.loads(pieces[piece])
+            moments, rates = orjson.loads(pieces[piece])
+            observations = dict(zip(moments, rates, strict=True))
         elif hour in closes:  # a lone observation lives in the cell only
-            moment, text, inverted = closes[hour]
-            observations = {moment: [text, inverted]}
+            when, text = closes[hour]
+            observations = {when: text}
         else:
             observations = {}
-        for _quoter, moment, rate, inverted, _position in entries:
+        for _quoter, when, rate, _applied in entries:
             if rate is None:
-                observations.pop(moment, None)
+                observations.pop(when, None)
             else:
-                observations[moment] = [rate, inverted]
+                observations[when] = rate
         if observations:
-            close = (
-                next(iter(observations))
-                if len(observations) == 1
-                else max(observations, key=_instant)
-            )
-            closes[hour] = [close, *observations[close]]
+            close = max(observations)
+            closes[hour] = [close, observations[close]]
         else:
             closes.pop(hour, None)
         if not closes:
             del cell.hours[quoter]
         if len(observations) > 1:
-            state.put(piece, json.dumps(observations).encode())
+            state.put(piece, orjson.dumps([list(observations), list(observations.values())]))
         elif piece in pieces:
             state.delete(piece)
-    return cells
+    return book
 
 
-def store(key: str, cell: DayCell, newest: int, state: AnalyzerState) -> None:
-    """Keep a cell after its rows were written (kept when empty: its position guards)."""
-    cell.last_position = newest
-    state.put(key, cell.encode())
+def _position(entry: Entry) -> int:
+    return entry[3]

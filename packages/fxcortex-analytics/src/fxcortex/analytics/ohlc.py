@@ -24,7 +24,6 @@ Decimal of the observation found, so no rate is rounded on its way to the table.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
@@ -33,6 +32,7 @@ from typing import Any
 
 import attrs
 import numpy as np
+import orjson
 
 from fxcortex.analytics.buckets import (
     Micros,
@@ -103,11 +103,11 @@ class _Partition:
 
     def encode(self) -> bytes:
         times = sorted(self.rates)
-        return json.dumps([self.last_position, times, [self.rates[t] for t in times]]).encode()
+        return orjson.dumps([self.last_position, times, [self.rates[t] for t in times]])
 
     @classmethod
     def decode(cls, raw: bytes) -> _Partition:
-        last_position, times, rates = json.loads(raw)
+        last_position, times, rates = orjson.loads(raw)
         return cls(last_position, dict(zip(times, rates, strict=True)))
 
 
@@ -237,7 +237,7 @@ class OhlcAnalyzer:
             combined: dict[tuple[Resolution, int], Piece | None] = {}
             for key, span in piece_keys.items():
                 pieces: dict[str, Piece] = (
-                    json.loads(stored_pieces[key]) if key in stored_pieces else {}
+                    orjson.loads(stored_pieces[key]) if key in stored_pieces else {}
                 )
                 if span in fresh_pieces:
                     for part_start, new_piece in fresh_pieces[span].items():
@@ -246,7 +246,7 @@ class OhlcAnalyzer:
                         else:
                             pieces[str(part_start)] = new_piece
                     if pieces:
-                        state.put(key, json.dumps(pieces).encode())
+                        state.put(key, orjson.dumps(pieces))
                     else:
                         state.delete(key)
                 combined[span] = _combine(pieces.values())

@@ -36,7 +36,7 @@ import attrs
 
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
-from fxcortex.analytics.daycells import DayCell
+from fxcortex.analytics.daycells import DayCell, Entry
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import images as change_images
 
@@ -87,19 +87,19 @@ class SpreadAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every cell it changed."""
-        by_cell: dict[str, list[tuple[str, str, str | None, bool, int]]] = defaultdict(list)
+        by_cell: dict[str, list[Entry]] = defaultdict(list)
         for (source, base, quote, kind), micros, rate, position in change_images(changes):
             c_base, c_quote, inverted = canonical(base, quote)
             cell_key = f"{c_base}|{c_quote}|{micros // DAY_US}"
-            # A source may publish both orientations at one instant: keep each apart.
-            moment = f"{micros}|{int(inverted)}"
-            by_cell[cell_key].append((f"{source}|{kind}", moment, rate, inverted, position))
+            # A source may publish both orientations at one instant: the moments keep them apart.
+            by_cell[cell_key].append((f"{source}|{kind}", 2 * micros + inverted, rate, position))
         if not by_cell:
             return []
         rows = _Rows()
-        for key, (cell, newest) in daycells.apply(by_cell, context.state).items():
+        book = daycells.apply(by_cell, context.state)
+        for key, (cell, newest) in book.changed.items():
             cell.written = rows.cell(key, cell, newest)
-            daycells.store(key, cell, newest, context.state)
+        book.store(context.state)
         return [rows.table_write()] if len(rows.versions) else []
 
 

@@ -26,13 +26,13 @@ nothing.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import attrs
+import orjson
 
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
@@ -76,7 +76,7 @@ def _day_entry(
 ) -> None:
     c_base, c_quote, inverted = canonical(base, quote)
     cell = f"d|{c_base}|{c_quote}|{micros // DAY_US}"
-    entries[cell].append((quoter, f"{micros}|{int(inverted)}", rate, inverted, position))
+    entries[cell].append((quoter, 2 * micros + inverted, rate, position))
 
 
 @attrs.frozen
@@ -99,9 +99,10 @@ class TriangulationAnalyzer:
             return []
         self._triangulate(instants, days, context)
         rows = _Rows()
-        for key, (cell, newest) in daycells.apply(days, context.state).items():
+        book = daycells.apply(days, context.state)
+        for key, (cell, newest) in book.changed.items():
             cell.written = rows.cell(key, cell, newest)
-            daycells.store(key, cell, newest, context.state)
+        book.store(context.state)
         return [rows.table_write()] if rows.versions else []
 
     @staticmethod
@@ -114,7 +115,7 @@ class TriangulationAnalyzer:
         stored = context.state.get_many(instants)
         for key, entries in instants.items():
             last_position, quotes, found_before = (
-                json.loads(stored[key]) if key in stored else (-1, {}, {})
+                orjson.loads(stored[key]) if key in stored else (-1, {}, {})
             )
             newest = apply_quotes(quotes, entries, last_position)
             if newest < 0:
@@ -129,7 +130,7 @@ class TriangulationAnalyzer:
                 quoter = f"t|{source}|{kind}|{via}"
                 rate = found.get(name)
                 _day_entry(days, TARGET, currency, micros, quoter, rate, newest)
-            context.state.put(key, json.dumps([newest, quotes, found]).encode())
+            context.state.put(key, orjson.dumps([newest, quotes, found]))
 
 
 @attrs.define

@@ -8,7 +8,9 @@ a batch, whatever its origin: per change, the observation it removes and the one
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -174,3 +176,23 @@ def images(changes: Sequence[RateChange]) -> list[Image]:
 
 def _series(quote: Quote) -> Series:
     return (quote.source, quote.pair.base.code, quote.pair.quote.code, quote.kind.value)
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while one batch is processed.
+
+    A batch allocates hundreds of thousands of small containers that live until it ends (its
+    rows, the state values it decodes, the rows it writes). The collector counts allocations and
+    every few hundred traverses the young objects again, promoting these survivors and
+    re-traversing them in older generations: on a history load that doubled the time of the
+    cell-keeping analytics. Reference counting still frees everything as usual; cycles wait for
+    the collector, which runs again as soon as the batch is done. Nested uses keep it paused.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

@@ -37,7 +37,7 @@ from fxcortex.core import (
     StoreError,
     TableWrite,
 )
-from fxcortex.core.batch import ChangeRows, to_micros
+from fxcortex.core.batch import ChangeRows, collection_paused, to_micros
 from fxcortex.core.state import BatchContext, BufferedState
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,17 @@ def analyze_batch(
     intervals: Mapping[str, timedelta],
 ) -> tuple[list[TableWrite], dict[str, bytes], set[str]]:
     """Run every analyzer on one batch: the rows to write and the state to commit."""
+    with collection_paused():  # see there: the batch's objects live until it ends
+        return _analyze_batch(changes, analyzers, cache=cache, intervals=intervals)
+
+
+def _analyze_batch(
+    changes: Sequence[RateChange],
+    analyzers: Sequence[Analyzer],
+    *,
+    cache: Cache,
+    intervals: Mapping[str, timedelta],
+) -> tuple[list[TableWrite], dict[str, bytes], set[str]]:
     writes: list[TableWrite] = []
     puts: dict[str, bytes] = {}
     deletes: set[str] = set()
