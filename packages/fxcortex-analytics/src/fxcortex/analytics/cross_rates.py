@@ -20,6 +20,7 @@ since-deleted observation does not come back). A revision or delete recomputes t
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal
@@ -36,6 +37,7 @@ NAME = "cross_rates"
 TARGET = "USD"
 _CONTEXT = Context(prec=28)
 _SCALE = Decimal("1e-18")
+_ONE = Decimal(1)
 
 TABLE = TableSpec(
     name=NAME,
@@ -53,30 +55,49 @@ TABLE = TableSpec(
 )
 
 
-def in_units_of(quotes: dict[str, str]) -> dict[str, dict[str, Decimal]]:
-    """For each currency C quoted, the price of one C in every currency X it is quoted with."""
-    prices: dict[str, dict[str, Decimal]] = defaultdict(dict)
-    for pair, text in quotes.items():
-        base, quote = pair.split("/")
-        rate = Decimal(text)
-        prices[base][quote] = rate
-        prices[quote].setdefault(base, _CONTEXT.divide(Decimal(1), rate))
-    return prices
+@functools.lru_cache(maxsize=4096)  # called per quote per instant; there are few pairs
+def _legs(pair: str) -> tuple[str, str]:
+    base, quote = pair.split("/")
+    return base, quote
 
 
 def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
-    """{(quote X, via C): USD/X} for one instant's quotes {"C/X": rate text}."""
+    """{(quote X, via C): USD/X} for one instant's quotes {"C/X": rate text}.
+
+    Each common currency C prices X by its direct quote C/X, else by 1 / (X/C); only the
+    currencies that have a dollar price are worked out, so a source quoting everything against
+    one base (the ECB) divides once per cross and inverts nothing.
+    """
+    legs: dict[str, list[tuple[str, str, bool]]] = defaultdict(list)
+    for pair, text in quotes.items():
+        base, quote = _legs(pair)
+        legs[base].append((quote, text, False))  # one base costs rate quotes
+        legs[quote].append((base, text, True))  # one quote costs 1 / rate bases
     out = {}
-    for via, prices in in_units_of(quotes).items():
-        if via == TARGET or TARGET not in prices:
+    for via, its_legs in legs.items():
+        if via == TARGET:
             continue
-        dollars = prices[TARGET]
-        for currency, rate in prices.items():
-            direct = f"{TARGET}/{currency}" in quotes or f"{currency}/{TARGET}" in quotes
-            if currency in (TARGET, via) or direct:
+        prices: dict[str, tuple[str, bool]] = {}
+        for other, text, inverted in its_legs:
+            if not inverted or other not in prices:  # the direct quote wins
+                prices[other] = (text, inverted)
+        if TARGET not in prices:
+            continue
+        dollars = _price(*prices[TARGET])
+        for currency, (text, inverted) in prices.items():
+            if currency == TARGET:
                 continue
-            out[(currency, via)] = _CONTEXT.divide(rate, dollars).quantize(_SCALE, context=_CONTEXT)
+            if f"{TARGET}/{currency}" in quotes or f"{currency}/{TARGET}" in quotes:
+                continue  # quoted against the dollar directly: that is the rate
+            out[(currency, via)] = _CONTEXT.divide(_price(text, inverted), dollars).quantize(
+                _SCALE, context=_CONTEXT
+            )
     return out
+
+
+def _price(text: str, inverted: bool) -> Decimal:
+    rate = Decimal(text)
+    return _CONTEXT.divide(_ONE, rate) if inverted else rate
 
 
 def apply_quotes(

@@ -84,10 +84,12 @@ class DayCell:
         return closes
 
 
-def _bundle(key: str) -> tuple[str, str]:
-    """(bundle key, day number) of a day cell's key ``prefix|day``."""
-    prefix, _, day = key.rpartition("|")
-    return f"{prefix}#b{int(day) // BUNDLE_DAYS}", day
+DayKey = tuple[str, int]
+"""A day cell: (prefix naming the pair, UTC day number)."""
+
+
+def _bundle(key: DayKey) -> str:
+    return f"{key[0]}#b{key[1] // BUNDLE_DAYS}"
 
 
 class DayBook:
@@ -99,18 +101,17 @@ class DayBook:
         # bundle key -> {day number: [last position, hours, written]}, as stored
         self.bundles: dict[str, dict[str, list[Any]]] = {}
         # day key -> (cell, newest position applied): the cells whose rows may have changed
-        self.changed: dict[str, tuple[DayCell, int]] = {}
+        self.changed: dict[DayKey, tuple[DayCell, int]] = {}
 
     def store(self, state: AnalyzerState) -> None:
         """Keep every touched bundle, with each changed cell's position and rows written."""
         for key, (cell, newest) in self.changed.items():
-            bundle, day = _bundle(key)
-            self.bundles[bundle][day] = [newest, cell.hours, cell.written]
+            self.bundles[_bundle(key)][str(key[1])] = [newest, cell.hours, cell.written]
         for bundle, cells in self.bundles.items():
             state.put(bundle, orjson.dumps(cells))
 
 
-def apply(days: Mapping[str, Sequence[Entry]], state: AnalyzerState) -> DayBook:
+def apply(days: Mapping[DayKey, Sequence[Entry]], state: AnalyzerState) -> DayBook:
     """Apply each cell's entries (in position order).
 
     The caller writes the rows of ``book.changed`` (setting each cell's ``written``), then
@@ -119,15 +120,16 @@ def apply(days: Mapping[str, Sequence[Entry]], state: AnalyzerState) -> DayBook:
     """
     book = DayBook()
     bundle_of = {key: _bundle(key) for key in days}
-    stored = state.get_many({bundle for bundle, _ in bundle_of.values()})
-    for bundle, _ in bundle_of.values():
-        if bundle not in book.bundles:
-            book.bundles[bundle] = orjson.loads(stored[bundle]) if bundle in stored else {}
+    stored = state.get_many(set(bundle_of.values()))
+    bundles = book.bundles
+    for bundle in bundle_of.values():
+        if bundle not in bundles:
+            bundles[bundle] = orjson.loads(stored[bundle]) if bundle in stored else {}
     by_piece: dict[str, list[Entry]] = defaultdict(list)
-    piece_of: dict[str, tuple[str, str, str]] = {}
+    piece_of: dict[str, tuple[DayKey, str, str]] = {}
     for key, entries in days.items():
-        bundle, day = bundle_of[key]
-        cells = book.bundles[bundle]
+        cells = bundles[bundle_of[key]]
+        day = str(key[1])
         found = cells.get(day)
         if found is None and len(entries) == 1 and entries[0][2] is not None:
             # A new day with one observation (a daily fix, mostly).
@@ -150,7 +152,7 @@ def apply(days: Mapping[str, Sequence[Entry]], state: AnalyzerState) -> DayBook:
                 # close, and there is no piece to read or write.
                 cell.hours.setdefault(quoter, {})[hour] = [when, rate]
                 continue
-            piece = f"{key}#{hour}#{quoter}"
+            piece = f"{key[0]}|{key[1]}#{hour}#{quoter}"
             by_piece[piece].append(entry)
             piece_of[piece] = (key, quoter, hour)
     # A piece exists only where its hour already has a close (two observations or more).

@@ -36,7 +36,7 @@ import attrs
 
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
-from fxcortex.analytics.daycells import DayCell, Entry
+from fxcortex.analytics.daycells import DayCell, DayKey, Entry
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import images as change_images
 
@@ -77,6 +77,18 @@ def canonical(base: str, quote: str) -> tuple[str, str, bool]:
     return quote, base, True
 
 
+@functools.lru_cache(maxsize=4096)
+def cell_prefix(base: str, quote: str) -> tuple[str, bool]:
+    """("BASE|QUOTE" in canonical order, whether the input was reversed)."""
+    c_base, c_quote, inverted = canonical(base, quote)
+    return f"{c_base}|{c_quote}", inverted
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoter(source: str, kind: str) -> str:
+    return f"{source}|{kind}"
+
+
 @attrs.frozen
 class SpreadAnalyzer:
     """Cross-source premiums (see the module docstring for the formulas)."""
@@ -87,12 +99,13 @@ class SpreadAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every cell it changed."""
-        by_cell: dict[str, list[Entry]] = defaultdict(list)
+        by_cell: dict[DayKey, list[Entry]] = defaultdict(list)
         for (source, base, quote, kind), micros, rate, position in change_images(changes):
-            c_base, c_quote, inverted = canonical(base, quote)
-            cell_key = f"{c_base}|{c_quote}|{micros // DAY_US}"
+            prefix, inverted = cell_prefix(base, quote)
             # A source may publish both orientations at one instant: the moments keep them apart.
-            by_cell[cell_key].append((f"{source}|{kind}", 2 * micros + inverted, rate, position))
+            by_cell[(prefix, micros // DAY_US)].append(
+                (_quoter(source, kind), 2 * micros + inverted, rate, position)
+            )
         if not by_cell:
             return []
         rows = _Rows()
@@ -109,12 +122,12 @@ class _Rows:
     versions: list[int] = attrs.Factory(list)
     deleted: list[bool] = attrs.Factory(list)
 
-    def cell(self, key: str, cell: DayCell, version: int) -> list[str]:
+    def cell(self, key: DayKey, cell: DayCell, version: int) -> list[str]:
         """Queue a cell's rows, and withdrawals of rows it no longer has; its row names."""
         if len(cell.hours) < 2 and not cell.written:
             return []  # one quoter alone that day (the common case): nothing to compare
-        base, quote, day_number = key.split("|")
-        day = from_micros(int(day_number) * DAY_US).date()
+        base, quote = key[0].split("|")
+        day = from_micros(key[1] * DAY_US).date()
         closes = cell.closes()
         names = []
         for a, b in combinations(sorted(closes), 2):

@@ -26,6 +26,7 @@ nothing.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
@@ -37,8 +38,8 @@ import orjson
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
 from fxcortex.analytics.cross_rates import TARGET, apply_quotes, crosses
-from fxcortex.analytics.daycells import DayCell, Entry
-from fxcortex.analytics.spread import PRICE, canonical
+from fxcortex.analytics.daycells import DayCell, DayKey, Entry
+from fxcortex.analytics.spread import PRICE, cell_prefix
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import images as change_images
 
@@ -66,7 +67,7 @@ TABLE = TableSpec(
 
 
 def _day_entry(
-    entries: dict[str, list[Entry]],
+    entries: dict[DayKey, list[Entry]],
     base: str,
     quote: str,
     micros: int,
@@ -74,9 +75,15 @@ def _day_entry(
     rate: str | None,
     position: int,
 ) -> None:
-    c_base, c_quote, inverted = canonical(base, quote)
-    cell = f"d|{c_base}|{c_quote}|{micros // DAY_US}"
-    entries[cell].append((quoter, 2 * micros + inverted, rate, position))
+    prefix, inverted = _day_prefix(base, quote)
+    entries[(prefix, micros // DAY_US)].append((quoter, 2 * micros + inverted, rate, position))
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_prefix(base: str, quote: str) -> tuple[str, bool]:
+    """("d|BASE|QUOTE" in canonical order, whether the input was reversed)."""
+    prefix, inverted = cell_prefix(base, quote)
+    return f"d|{prefix}", inverted
 
 
 @attrs.frozen
@@ -90,7 +97,7 @@ class TriangulationAnalyzer:
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every pair and day it changed."""
         instants: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
-        days: dict[str, list[Entry]] = defaultdict(list)
+        days: dict[DayKey, list[Entry]] = defaultdict(list)
         for (source, base, quote, kind), micros, rate, position in change_images(changes):
             instants[f"i|{source}|{kind}|{micros}"].append((f"{base}/{quote}", rate, position))
             if TARGET in (base, quote) and base != quote:
@@ -108,7 +115,7 @@ class TriangulationAnalyzer:
     @staticmethod
     def _triangulate(
         instants: dict[str, list[tuple[str, str | None, int]]],
-        days: dict[str, list[Entry]],
+        days: dict[DayKey, list[Entry]],
         context: AnalyzerContext,
     ) -> None:
         """Update the instant cells; the triangulated rates that changed become day entries."""
@@ -139,13 +146,13 @@ class _Rows:
     versions: list[int] = attrs.Factory(list)
     deleted: list[bool] = attrs.Factory(list)
 
-    def cell(self, key: str, cell: DayCell, version: int) -> list[str]:
+    def cell(self, key: DayKey, cell: DayCell, version: int) -> list[str]:
         """Queue a day's rows and the withdrawals of rows it no longer has; its row names."""
         kinds = {quoter[0] for quoter in cell.hours}
         if kinds != {"t", "d"} and not cell.written:
             return []  # only one side that day (the common case): nothing to compare
-        _, base, quote, day_number = key.split("|")
-        day = from_micros(int(day_number) * DAY_US).date()
+        _, base, quote = key[0].split("|")
+        day = from_micros(key[1] * DAY_US).date()
         closes = cell.closes()
         names = []
         for triangulated in (q for q in closes if q.startswith("t|")):
