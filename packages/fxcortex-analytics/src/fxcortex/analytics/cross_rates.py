@@ -73,23 +73,22 @@ def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
         base, quote = _legs(pair)
         legs[base].append((quote, text, False))  # one base costs rate quotes
         legs[quote].append((base, text, True))  # one quote costs 1 / rate bases
+    # Currencies quoted against the dollar directly: that quote is their rate, no cross.
+    direct = {other for other, _text, _inverted in legs.get(TARGET, ())}
     out = {}
     for via, its_legs in legs.items():
-        if via == TARGET:
-            continue
+        if via not in direct or len(its_legs) < 2:
+            continue  # no dollar price, or nothing but it
         prices: dict[str, tuple[str, bool]] = {}
         for other, text, inverted in its_legs:
             if not inverted or other not in prices:  # the direct quote wins
                 prices[other] = (text, inverted)
-        if TARGET not in prices:
+        wanted = [c for c in prices if c != TARGET and c not in direct]
+        if not wanted:
             continue
         dollars = _price(*prices[TARGET])
-        for currency, (text, inverted) in prices.items():
-            if currency == TARGET:
-                continue
-            if f"{TARGET}/{currency}" in quotes or f"{currency}/{TARGET}" in quotes:
-                continue  # quoted against the dollar directly: that is the rate
-            out[(currency, via)] = _CONTEXT.divide(_price(text, inverted), dollars).quantize(
+        for currency in wanted:
+            out[(currency, via)] = _CONTEXT.divide(_price(*prices[currency]), dollars).quantize(
                 _SCALE, context=_CONTEXT
             )
     return out
