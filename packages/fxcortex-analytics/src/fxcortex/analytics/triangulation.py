@@ -96,12 +96,12 @@ class TriangulationAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every pair and day it changed."""
-        instants: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
+        instants: dict[Instant, list[tuple[str, str | None, int]]] = defaultdict(list)
         days: dict[DayKey, list[Entry]] = defaultdict(list)
         for (source, base, quote, kind), micros, rate, position in change_images(changes):
-            instants[f"i|{source}|{kind}|{micros}"].append((f"{base}/{quote}", rate, position))
+            instants[(source, kind, micros)].append((_pair(base, quote), rate, position))
             if TARGET in (base, quote) and base != quote:
-                _day_entry(days, base, quote, micros, f"d|{source}|{kind}", rate, position)
+                _day_entry(days, base, quote, micros, _quoter("d", source, kind), rate, position)
         if not instants:
             return []
         self._triangulate(instants, days, context)
@@ -114,30 +114,48 @@ class TriangulationAnalyzer:
 
     @staticmethod
     def _triangulate(
-        instants: dict[str, list[tuple[str, str | None, int]]],
+        instants: dict[Instant, list[tuple[str, str | None, int]]],
         days: dict[DayKey, list[Entry]],
         context: AnalyzerContext,
     ) -> None:
         """Update the instant cells; the triangulated rates that changed become day entries."""
-        stored = context.state.get_many(instants)
-        for key, entries in instants.items():
+        keys = {
+            f"i|{source}|{kind}|{micros}": (source, kind, micros)
+            for source, kind, micros in instants
+        }
+        stored = context.state.get_many(keys)
+        for key, instant in keys.items():
             last_position, quotes, found_before = (
                 orjson.loads(stored[key]) if key in stored else (-1, {}, {})
             )
-            newest = apply_quotes(quotes, entries, last_position)
+            newest = apply_quotes(quotes, instants[instant], last_position)
             if newest < 0:
                 continue
-            _, source, kind, instant = key.split("|")
-            micros = int(instant)
+            source, kind, micros = instant
             found = {f"{x}|{via}": str(rate) for (x, via), rate in crosses(quotes).items()}
             for name in found.keys() | found_before.keys():
-                if found.get(name) == found_before.get(name):
+                rate = found.get(name)
+                if rate == found_before.get(name):
                     continue
                 currency, via = name.split("|")
-                quoter = f"t|{source}|{kind}|{via}"
-                rate = found.get(name)
+                quoter = _quoter("t", source, kind, via)
                 _day_entry(days, TARGET, currency, micros, quoter, rate, newest)
             context.state.put(key, orjson.dumps([newest, quotes, found]))
+
+
+Instant = tuple[str, str, int]
+"""(source, kind, µs): one source's quotes at one instant."""
+
+
+@functools.lru_cache(maxsize=4096)  # per observation; there are few pairs and quoters
+def _pair(base: str, quote: str) -> str:
+    return f"{base}/{quote}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoter(side: str, *parts: str) -> str:
+    """``d|source|kind`` (a direct quote) or ``t|source|kind|via`` (a triangulated one)."""
+    return "|".join((side, *parts))
 
 
 @attrs.define
