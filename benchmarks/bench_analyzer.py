@@ -11,7 +11,8 @@ one ``KAFKA_BOOTSTRAP_SERVERS`` names), stopped afterwards:
    decoding nothing: the fastest this process can take the events off the broker (best of
    ``--repeat`` rounds, default 3: the broker shares the machine's two cores).
 3. **analyzer**: the real loop (`run_analyzer`: `KafkaChangeFeed` decoding, every analyzer,
-   writes to the chDB analytics store, state to the cache, offsets committed after each batch of
+   writes to the analytics store — chDB in-process, or with ``--store clickhouse`` a ClickHouse
+   HTTP server started beside Kafka — state to the cache, offsets committed after each batch of
    ``--batch`` changes). Once with ``ohlc`` alone, once with every non-ML analytic (ML ones:
    ``forecast``, ``online_anomaly``; their own rate is in ``bench_analytics.py``).
 4. **naive**: a per-message consumer that decodes each event and inserts one row into chDB
@@ -21,6 +22,7 @@ Each analyzer run has a group and an analytics folder of its own. Target (issue 
 analytics"): ≥ 50,000 events/s per process and ≥ 30 % of the ceiling::
 
     python benchmarks/bench_analyzer.py [--events N] [--batch N] [--naive-events N]
+                                        [--store chdb|clickhouse]
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """End-to-end latency of the distributed pipeline: PostgreSQL commit → analytics rows written.
 
 One run, on real services started with ``services/local.py`` in a temporary folder (PostgreSQL,
-Redis, Kafka, Kafka Connect with Debezium; stopped afterwards):
+Redis, Kafka, Kafka Connect with Debezium, and with ``--store clickhouse`` the ClickHouse HTTP
+server; stopped afterwards):
 
 1. bootstrap the rate store, register the Debezium connector;
 2. run the analyzer service's loop (`run_service`: the Kafka change feed, every registered
-   analyzer, the chDB analytics store, the Redis cache) in a thread;
+   analyzer, the analytics store — chDB in-process by default, or the ClickHouse server — and
+   the Redis cache) in a thread;
 3. write ``--rate`` rows a second (default 1,000) for ``--seconds`` (default 60) into PostgreSQL
    through the rate store, in ``--ticks`` upserts a second;
 4. for every change, latency = the moment its batch's analytics rows were written minus the
@@ -18,6 +20,7 @@ decodes each event (Debezium and Kafka's share of the latency, without any analy
 Target: p99 ≤ 2 s. ``FXCORTEX_DISABLED_PLUGINS`` applies as usual::
 
     python benchmarks/bench_cdc_latency.py [--rate N] [--seconds S] [--ticks T] [--warmup S]
+                                           [--store chdb|clickhouse]
 """
 
 from __future__ import annotations

@@ -244,10 +244,13 @@ _ABSENT = (None, None, None, None, None, None)
 
 def _valid_series(source: Any, base: Any, quote: Any, kind: Any) -> bool:
     series = (source, base, quote, kind)
+    try:
+        if series in _VALID_SERIES:  # only ever holds series of four checked strings
+            return True
+    except TypeError:  # an unhashable part (a list, an object): not a series
+        return False
     if not all(type(part) is str for part in series) or not source:
         return False
-    if series in _VALID_SERIES:
-        return True
     try:
         Pair.of(base, quote)
         QuoteKind(kind)
@@ -344,12 +347,12 @@ def _fast_row(document: dict[str, Any], partition: int, offset: int) -> tuple[An
     if after_row is None or before_row is None:
         return None
     has_before, has_after = before_row[0] is not None, after_row[0] is not None
-    shape_ok = {
-        "c": has_after and not has_before,
-        "r": has_after and not has_before,
-        "u": has_after and has_before,
-        "d": has_before and not has_after,
-    }[op]
+    if op == "u":
+        shape_ok = has_after and has_before
+    elif op == "d":
+        shape_ok = has_before and not has_after
+    else:  # a create or a snapshot read
+        shape_ok = has_after and not has_before
     if not shape_ok:
         return None  # the full decoder names what is wrong
     return (partition << OFFSET_BITS | offset, op, ts_ms * 1000, *before_row, *after_row)
