@@ -50,8 +50,8 @@ def moment(micros: int, inverted: bool) -> int:
 class DayCell:
     """One pair on one day: each quoter's hourly closes, and the row names it last wrote.
 
-    A plain slotted class: one is built per pair and day a batch touches, hundreds of thousands
-    in a history load.
+    A plain slotted class: one is built per pair and day a batch changes beyond a lone new
+    observation.
     """
 
     __slots__ = ("hours", "last_position", "written")

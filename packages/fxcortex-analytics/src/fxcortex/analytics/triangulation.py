@@ -18,10 +18,10 @@ A large deviation on one day points at a stale or mistyped fix in one of the thr
 persistent one at different fixing times (the ECB fixes at 14:15 CET, the Fed at noon New York).
 
 State: the cells of `cross_rates` (one source's quotes at one instant, under ``i|…``) give the
-triangulated rates, and per canonical pair and day a `daycells.DayCell` (under ``d|…``) holds the
-triangulated (``t|source|kind|via``) and direct (``d|source|kind``) observations, so a revision
-or delete anywhere recomputes exactly the days it touches, and a re-delivered batch changes
-nothing.
+triangulated rates, and per canonical pair and day a `daycells.DayCell` (prefix ``d|BASE|QUOTE``,
+kept in 32-day bundles) holds the triangulated (``t|source|kind|via``) and direct
+(``d|source|kind``) observations, so a revision or delete anywhere recomputes exactly the days it
+touches, and a re-delivered batch changes nothing.
 """
 
 from __future__ import annotations
