@@ -1,5 +1,8 @@
 """The analyzer service on a test's topic, Redis prefix and chDB folder (run as a process).
 
+With ``CLICKHOUSE_HOST`` (and ``CLICKHOUSE_PORT``, ``CLICKHOUSE_DATABASE``) in the environment the
+analytics go to that ClickHouse server instead of chDB.
+
 ``python cdc_analyzer_worker.py HOME TOPIC GROUP REDIS_HOST REDIS_PORT PREFIX BATCH [--until-idle]``
 """
 
@@ -12,6 +15,7 @@ from pathlib import Path
 from fxcortex.core import make_plugin_manager
 from fxcortex.runtime.adapters import redis as redis_adapter
 from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
+from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore
 from fxcortex.runtime.adapters.kafka import KafkaChangeFeed
 from fxcortex.runtime.adapters.postgres import PostgresRateStore
 from fxcortex.runtime.cli_analyzer import run_service
@@ -28,6 +32,7 @@ def main(argv: list[str]) -> None:
         home=Path(home),
         database=settings.database,
         kafka_bootstrap_servers=settings.kafka_bootstrap_servers,
+        clickhouse=settings.clickhouse,
     )
     feed = KafkaChangeFeed(
         settings.kafka_bootstrap_servers,
@@ -42,7 +47,11 @@ def main(argv: list[str]) -> None:
             redis_adapter.connect(RedisSettings(host=redis_host, port=int(redis_port))),
             prefix=prefix,
         ),
-        analytics=ChdbAnalyticsStore(settings.analytics_path),
+        analytics=(
+            ChdbAnalyticsStore(settings.analytics_path)
+            if settings.clickhouse is None
+            else ClickHouseServerStore(settings.clickhouse)
+        ),
     )
     with Pipeline(settings, make_plugin_manager(), stores) as pipeline:
         print("ready", flush=True)

@@ -171,10 +171,20 @@ COMPARED = {
 }
 
 
-def _assert_tables_equal_a_recompute(streamed: Path, batch: Path, final_rows: list[Quote]) -> None:
-    """The streamed tables equal those computed once from the final PostgreSQL rows."""
-    with Pipeline.open(Settings(home=streamed)) as pipeline:
-        tables = {table: pipeline.query(sql).rows for table, sql in COMPARED.items()}
+def _assert_tables_equal_a_recompute(
+    streamed: Path | ClickHouseSettings, batch: Path, final_rows: list[Quote]
+) -> None:
+    """The streamed tables (chDB under a home, or a ClickHouse server database) equal those
+    computed once from the final PostgreSQL rows."""
+    if isinstance(streamed, Path):
+        with Pipeline.open(Settings(home=streamed)) as pipeline:
+            tables = {table: pipeline.query(sql).rows for table, sql in COMPARED.items()}
+    else:
+        server = ClickHouseServerStore(streamed)
+        try:
+            tables = {table: server.query(sql).rows for table, sql in COMPARED.items()}
+        finally:
+            server.close()
     with Pipeline.open(Settings(home=batch)) as pipeline:
         pipeline.rates.upsert(final_rows)
         pipeline.analyze()
@@ -219,6 +229,7 @@ def _worker(env: dict[str, str], args: list[str]) -> subprocess.Popen[str]:
     )
 
 
+@pytest.mark.parametrize("analytics", ["chdb", "clickhouse-server"])
 def test_sigkill_mid_stream_and_restart_gives_identical_results(
     postgres: Any,
     kafka: Any,
@@ -226,6 +237,8 @@ def test_sigkill_mid_stream_and_restart_gives_identical_results(
     redis: Any,
     database: DatabaseSettings,
     tmp_path: Path,
+    analytics: str,
+    request: pytest.FixtureRequest,
 ) -> None:
     suffix = uuid.uuid4().hex[:8]
     prefix, name = f"fxkill{suffix}", f"fxkill-{suffix}"
@@ -257,6 +270,17 @@ def test_sigkill_mid_stream_and_restart_gives_identical_results(
             # The ML models are deterministic per stream, not comparable to a batch recompute.
             "FXCORTEX_DISABLED_PLUGINS": "forecast,online_anomaly",
         }
+        streamed: Path | ClickHouseSettings = tmp_path / "dist"
+        if analytics == "clickhouse-server":
+            server = request.getfixturevalue("clickhouse")
+            streamed = ClickHouseSettings(
+                host=server.host, port=server.port, database=f"fxkill_{suffix}"
+            )
+            env |= {
+                "CLICKHOUSE_HOST": server.host,
+                "CLICKHOUSE_PORT": str(server.port),
+                "CLICKHOUSE_DATABASE": streamed.database,
+            }
         args = [
             str(tmp_path / "dist"),
             topic,
@@ -289,7 +313,7 @@ def test_sigkill_mid_stream_and_restart_gives_identical_results(
         rates.close()
 
     assert len(final_rows) == 4 * 23_000 - 2_000
-    _assert_tables_equal_a_recompute(tmp_path / "dist", tmp_path / "batch", final_rows)
+    _assert_tables_equal_a_recompute(streamed, tmp_path / "batch", final_rows)
 
 
 def test_kafka_connect_killed_and_restarted_mid_stream_loses_no_change(
