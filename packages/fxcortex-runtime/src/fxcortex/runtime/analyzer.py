@@ -306,10 +306,12 @@ def run_analyzer(
     if register_flush is not None:
         register_flush(apply)
     while max_batches is None or result.batches < max_batches:
-        changes = feed.poll(batch_size)
-        if not changes:
-            break
-        apply(changes)
+        # Decoding a batch allocates as much as analyzing it (see `collection_paused`).
+        with collection_paused():
+            changes = feed.poll(batch_size)
+            if not changes:
+                break
+            apply(changes)
     return result
 
 
