@@ -19,8 +19,8 @@ For every pair, day and two *quoters* (a source and the kind it publishes: ``bon
 
 State is kept per (canonical pair, day) cell (`fxcortex.analytics.daycells`: each quoter's
 observations in hour pieces, the quoter pairs it last wrote and the position of the last change
-applied; 32 days of cells to a state value). A revision or delete recomputes the cell, rewriting or withdrawing its rows, and a
-re-delivered batch changes nothing.
+applied; 32 days of cells to a state value). A revision or delete recomputes the cell, rewriting
+or withdrawing its rows, and a re-delivered batch changes nothing.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ class TriangulationAnalyzer:
         for (source, base, quote, kind), micros, rate, position in change_images(changes):
             instants[(source, kind, micros)].append((_pair(base, quote), rate, position))
             if TARGET in (base, quote) and base != quote:
-                _day_entry(days, base, quote, micros, _quoter("d", source, kind), rate, position)
+                _day_entry(days, base, quote, micros, _direct(source, kind), rate, position)
         if not instants:
             return []
         self._triangulate(instants, days, context)
@@ -132,14 +132,23 @@ class TriangulationAnalyzer:
             if newest < 0:
                 continue
             source, kind, micros = instant
-            found = {f"{x}|{via}": str(rate) for (x, via), rate in crosses(quotes).items()}
-            for name in found.keys() | found_before.keys():
-                rate = found.get(name)
-                if rate == found_before.get(name):
-                    continue
-                currency, via = name.split("|")
-                quoter = _quoter("t", source, kind, via)
-                _day_entry(days, TARGET, currency, micros, quoter, rate, newest)
+            day = micros // DAY_US
+            found: dict[str, str] = {}
+            for (currency, via), rate in crosses(quotes).items():
+                text = str(rate)
+                name = f"{currency}|{via}"
+                found[name] = text
+                if found_before.get(name) != text:  # new or changed: the day cell hears of it
+                    prefix, inverted = _day_prefix(TARGET, currency)
+                    days[(prefix, day)].append(
+                        (_triangulated(source, kind, via), 2 * micros + inverted, text, newest)
+                    )
+            for name in found_before.keys() - found.keys() if found_before else ():
+                currency, via = name.split("|")  # no longer triangulated: withdrawn
+                prefix, inverted = _day_prefix(TARGET, currency)
+                days[(prefix, day)].append(
+                    (_triangulated(source, kind, via), 2 * micros + inverted, None, newest)
+                )
             context.state.put(key, orjson.dumps([newest, quotes, found]))
 
 
@@ -153,9 +162,15 @@ def _pair(base: str, quote: str) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
-def _quoter(side: str, *parts: str) -> str:
-    """``d|source|kind`` (a direct quote) or ``t|source|kind|via`` (a triangulated one)."""
-    return "|".join((side, *parts))
+def _direct(source: str, kind: str) -> str:
+    """The quoter of a direct quote: ``d|source|kind``."""
+    return f"d|{source}|{kind}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _triangulated(source: str, kind: str, via: str) -> str:
+    """The quoter of a triangulated rate: ``t|source|kind|via``."""
+    return f"t|{source}|{kind}|{via}"
 
 
 @attrs.define
