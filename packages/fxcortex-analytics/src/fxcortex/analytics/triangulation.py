@@ -125,31 +125,30 @@ class TriangulationAnalyzer:
         }
         stored = context.state.get_many(keys)
         for key, instant in keys.items():
-            last_position, quotes, found_before = (
-                orjson.loads(stored[key]) if key in stored else (-1, {}, {})
-            )
+            # [last position, quotes] (an earlier version kept the crosses too: ignored)
+            last_position, quotes, *_ = orjson.loads(stored[key]) if key in stored else (-1, {})
+            before = dict(quotes)
             newest = apply_quotes(quotes, instants[instant], last_position)
             if newest < 0:
                 continue
             source, kind, micros = instant
             day = micros // DAY_US
-            found: dict[str, str] = {}
-            for (currency, via), rate in crosses(quotes).items():
-                text = str(rate)
-                name = f"{currency}|{via}"
-                found[name] = text
-                if found_before.get(name) != text:  # new or changed: the day cell hears of it
+            # The crosses as they were: recomputed (a revision of a stored instant is rare, and
+            # keeping them would double every instant's state).
+            was = crosses(before) if before else {}
+            now = crosses(quotes)
+            for (currency, via), rate in now.items():
+                if was.get((currency, via)) != rate:  # new or changed: the day cell hears of it
                     prefix, inverted = _day_prefix(TARGET, currency)
                     days[(prefix, day)].append(
-                        (_triangulated(source, kind, via), 2 * micros + inverted, text, newest)
+                        (_triangulated(source, kind, via), 2 * micros + inverted, str(rate), newest)
                     )
-            for name in found_before.keys() - found.keys() if found_before else ():
-                currency, via = name.split("|")  # no longer triangulated: withdrawn
-                prefix, inverted = _day_prefix(TARGET, currency)
+            for currency, via in was.keys() - now.keys() if was else ():
+                prefix, inverted = _day_prefix(TARGET, currency)  # no longer triangulated
                 days[(prefix, day)].append(
                     (_triangulated(source, kind, via), 2 * micros + inverted, None, newest)
                 )
-            context.state.put(key, orjson.dumps([newest, quotes, found]))
+            context.state.put(key, orjson.dumps([newest, quotes]))
 
 
 Instant = tuple[str, str, int]
