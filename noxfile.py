@@ -54,7 +54,7 @@ def _docker_answers() -> bool:
 
 @nox.session
 def integration(session: nox.Session) -> None:
-    """Integration tests on real PostgreSQL, Redis, Kafka, Kafka Connect + Debezium.
+    """Integration tests on real PostgreSQL, Redis, Kafka, Kafka Connect + Debezium, ClickHouse.
 
     The backend: FXCORTEX_SERVICES=local|testcontainers|external, else testcontainers when a
     Docker engine answers, else local processes, provisioned first by services/provision.sh
