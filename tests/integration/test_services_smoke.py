@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -282,6 +284,43 @@ def test_redis_survives_restart_and_kill(redis: Any) -> None:
         assert client.ping()
     finally:
         client.close()
+
+
+def _clickhouse(sql: str, clickhouse: Any) -> str:
+    request = urllib.request.Request(f"{clickhouse.url}/", data=sql.encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return str(answer.read().decode())
+
+
+def test_clickhouse_is_a_recent_server_with_the_tables_the_analytics_need(clickhouse: Any) -> None:
+    major = int(_clickhouse("SELECT version()", clickhouse).split(".")[0])
+    assert major >= 23  # DateTime64 and ReplacingMergeTree(version, is_deleted)
+    table = f"default.{unique('smoke_rmt')}"
+    _clickhouse(
+        f"CREATE TABLE {table} (k String, at DateTime64(6, 'UTC'), v UInt64, is_deleted UInt8)"
+        " ENGINE = ReplacingMergeTree(v, is_deleted) ORDER BY k",
+        clickhouse,
+    )
+    _clickhouse(
+        f"INSERT INTO {table} VALUES ('a', '2024-01-02 03:04:05.678901', 1, 0),"
+        " ('a', '2024-01-02 03:04:05.678901', 2, 1), ('b', '2024-01-02 00:00:00', 1, 0)",
+        clickhouse,
+    )
+    assert _clickhouse(f"SELECT k FROM {table} FINAL ORDER BY k", clickhouse) == "b\n"
+    _clickhouse(f"DROP TABLE {table}", clickhouse)
+
+
+@pytest.mark.process_control
+def test_clickhouse_survives_kill_and_restart(clickhouse: Any) -> None:
+    table = f"default.{unique('smoke_restart')}"
+    _clickhouse(f"CREATE TABLE {table} (k String) ENGINE = MergeTree ORDER BY k", clickhouse)
+    _clickhouse(f"INSERT INTO {table} VALUES ('kept')", clickhouse)
+    clickhouse.kill()
+    with pytest.raises(urllib.error.URLError, match="Connection refused"):
+        _clickhouse("SELECT 1", clickhouse)
+    clickhouse.restart()
+    assert _clickhouse(f"SELECT k FROM {table}", clickhouse) == "kept\n"
+    _clickhouse(f"DROP TABLE {table}", clickhouse)
 
 
 @pytest.mark.process_control

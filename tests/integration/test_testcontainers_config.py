@@ -28,7 +28,7 @@ from typing import Any, cast
 
 import pytest
 from images import COMPOSE_IMAGES
-from service_backends import ExternalBackend, LocalBackend
+from service_backends import ExternalBackend
 from service_handles import BackendUnavailable, ClickHouseHandle, KafkaHandle, PostgresHandle
 from testcontainers_backend import (
     CONNECT_TOPICS,
@@ -524,18 +524,6 @@ def test_an_external_clickhouse_comes_from_the_deployments_names(
     handle = ExternalBackend().service("clickhouse")
     assert isinstance(handle, ClickHouseHandle)
     assert (handle.url, handle.user, handle.password) == ("http://localhost:8123", "default", "")
-
-
-def test_the_local_backend_has_no_clickhouse_and_says_where_to_get_one() -> None:
-    backend = LocalBackend()
-    try:
-        with pytest.raises(BackendUnavailable, match="available only with Docker") as info:
-            backend.service("clickhouse")
-        assert "FXCORTEX_SERVICES=testcontainers" in str(info.value)
-        assert "chDB" in str(info.value)
-    finally:
-        backend.close(session_failed=False)
-    assert not backend.root.exists()
 
 
 # --------------------------------------------------------------------------- kill and restart

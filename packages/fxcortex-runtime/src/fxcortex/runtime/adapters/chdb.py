@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -118,6 +118,21 @@ def insert_statement(spec: TableSpec, path: Path) -> str:
     )
 
 
+def checked_spec(specs: Mapping[str, TableSpec], write: TableWrite) -> TableSpec:
+    """The spec of the table a write goes to, once the write matches it."""
+    spec = specs.get(write.table)
+    if spec is None:
+        raise StoreError(f"write to unknown table {write.table!r}; call ensure_tables first")
+    write.check_against(spec)
+    return spec
+
+
+def query_result(table: Any) -> QueryResult:
+    """The rows of an Arrow table as a `QueryResult`."""
+    rows = [tuple(row.values()) for row in table.to_pylist()]
+    return QueryResult(columns=list(table.column_names), rows=rows)
+
+
 class ChdbAnalyticsStore:
     """Analytics tables in a chDB session whose data lives under ``path``."""
 
@@ -152,12 +167,7 @@ class ChdbAnalyticsStore:
         for write in writes:
             if not len(write):
                 continue
-            spec = self._specs.get(write.table)
-            if spec is None:
-                raise StoreError(
-                    f"write to unknown table {write.table!r}; call ensure_tables first"
-                )
-            write.check_against(spec)
+            spec = checked_spec(self._specs, write)
             # Rows travel as an Arrow file the engine reads natively: columns convert in C (numpy
             # columns without a copy), where inline JSON spent seconds formatting floats.
             import pyarrow.ipc as ipc
@@ -173,10 +183,7 @@ class ChdbAnalyticsStore:
 
     def query(self, sql: str) -> QueryResult:
         """Run SQL (table names resolve in the ``fxcortex`` database) and return its rows."""
-        table = self._run(sql, "ArrowTable")
-        columns = list(table.column_names)
-        rows = [tuple(row.values()) for row in table.to_pylist()]
-        return QueryResult(columns=columns, rows=rows)
+        return query_result(self._run(sql, "ArrowTable"))
 
     def optimize(self) -> None:
         """Merge every versioned table now (ClickHouse otherwise merges in the background)."""

@@ -20,7 +20,14 @@ from typing import Any
 
 from fxcortex.core import QueryResult, StoreError, TableSpec, TableWrite
 from fxcortex.core.tables import DELETED_COLUMN, VERSION_COLUMN
-from fxcortex.runtime.adapters.chdb import arrow_table, ddl, insert_expression, versions_table
+from fxcortex.runtime.adapters.chdb import (
+    arrow_table,
+    checked_spec,
+    ddl,
+    insert_expression,
+    query_result,
+    versions_table,
+)
 from fxcortex.runtime.config import ClickHouseSettings
 
 
@@ -96,12 +103,7 @@ class ClickHouseServerStore:
         for write in writes:
             if not len(write):
                 continue
-            spec = self._specs.get(write.table)
-            if spec is None:
-                raise StoreError(
-                    f"write to unknown table {write.table!r}; call ensure_tables first"
-                )
-            write.check_against(spec)
+            spec = checked_spec(self._specs, write)
             table = arrow_table(spec, write)
             stream = io.BytesIO()
             with ipc.new_stream(stream, table.schema) as writer:
@@ -114,9 +116,7 @@ class ClickHouseServerStore:
             table = self._client.query_arrow(sql)
         except Exception as error:
             raise StoreError(f"{self.settings}: {error} (in: {sql.strip()[:200]})") from error
-        columns = list(table.column_names)
-        rows = [tuple(row.values()) for row in table.to_pylist()]
-        return QueryResult(columns=columns, rows=rows)
+        return query_result(table)
 
     def optimize(self) -> None:
         """Merge every versioned table now (the server otherwise merges in the background)."""
