@@ -273,19 +273,20 @@ class SeriesAnalyzer:
         earliest = int(images[0][fresh].min())
         if state.segments == 0:  # the head is the whole series
             self._whole_head(series, state, images, interval, write)
-        elif (
+        elif not (
             lookback is not None
-            and state.outputs.shape[1] == self.columns
-            and int(np.searchsorted(state.times, earliest)) > lookback
+            and state.outputs.shape[1] == self.columns  # kept by this version of the formula
+            and int(np.searchsorted(state.times, earliest)) > lookback  # within the head
+            and self._tail(series, state, images, interval, lookback, write)
         ):
-            if not self._tail(series, state, images, interval, lookback, write):
-                self._whole_series(key, series, state, images, interval, context, write)
-                return
-        else:
+            # A change behind the head, or a tail the formula cannot resume from: the slow path,
+            # which stores the series itself.
             self._whole_series(key, series, state, images, interval, context, write)
             return
-        if lookback is not None and len(state.times) > 2 * max(self.head_size, lookback + 1):
-            self._archive(key, state, max(self.head_size, lookback + 1), context)
+        if lookback is not None:
+            keep = max(self.head_size, lookback + 1)
+            if len(state.times) > 2 * keep:
+                self._archive(key, state, keep, context)
         context.state.put(key, state.encode())
 
     @property
