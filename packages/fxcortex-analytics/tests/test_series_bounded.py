@@ -154,3 +154,21 @@ def test_a_stored_head_of_the_first_format_is_still_read() -> None:
     back = SeriesState.decode(first_format)
     assert back.last_position == 4 and back.segments == 0
     assert back.times.tolist() == [1, 2]
+
+
+def test_a_series_kept_by_an_earlier_formula_version_is_rewritten_whole() -> None:
+    log = build_log(history(60, intraday=False))
+    cache = _stream(returns.analyzer(), log, 60)
+    key = "returns:test|EUR|USD|mid"
+    head = SeriesState.decode(cache.get_many([key])[key])
+    # the first version of returns kept four output columns (no hidden EWMA variance)
+    head.outputs = head.outputs[:, :4]
+    cache.commit({key: head.encode()}, set())
+    streamed = AnalyzerHarness(returns.analyzer(), intervals=_DAILY, cache=cache)
+    last = sorted(log.rows.values(), key=lambda q: q.observed_at)[-1]
+    change = log.upsert(quote(rate="1.5", observed_at=last.observed_at))
+    assert change is not None
+    writes = streamed.feed([change])
+    assert sum(len(w) for w in writes) == len(log.rows) - 1  # every return row, written again
+    state = SeriesState.decode(cache.get_many([key])[key])
+    assert state.outputs.shape[1] == 5

@@ -306,10 +306,12 @@ class SeriesAnalyzer:
         applied = _apply(state, images)
         assert applied is not None  # fresh images exist
         position, settled = applied
+        if state.outputs.shape[1] != self.columns:
+            # Kept by an earlier version of the formula: every row is computed and written again.
+            state.output_times = state.output_times[:0]
+            state.outputs = np.empty((0, self.columns))
+            settled = _NEVER
         tail_times, tail = self.formula.compute_since(state.times, state.rates, interval, settled)
-        if state.outputs.shape[1] != tail.shape[1]:
-            # Kept by an earlier version of the formula: rewrite every row after the settled part.
-            state.output_times, state.outputs = state.output_times[:0], tail[:0]
         self._replace(series, state, tail_times, tail, position, settled, write)
 
     def _tail(
