@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 
 import pandas as pd
 import pytest
@@ -94,3 +94,50 @@ def test_usd_jpy_on_the_real_ecb_history_matches_pandas() -> None:
     for moment in (expected.index[0], expected.index[3_000], expected.index[-1]):
         row = rows[("ecb", "mid", "USD", "JPY", "EUR", moment)]
         assert float(row["rate"]) == pytest.approx(expected[moment], rel=1e-12)
+
+
+def _crosses_by_definition(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
+    """The module docstring's rule written out plainly: USD/X = (C/X) / (C/USD) for all C, X."""
+    context = Context(prec=28)
+
+    def price(of: str, in_: str) -> Decimal | None:  # one `of` in `in_`: direct, else inverted
+        if f"{of}/{in_}" in quotes:
+            return Decimal(quotes[f"{of}/{in_}"])
+        if f"{in_}/{of}" in quotes:
+            return context.divide(Decimal(1), Decimal(quotes[f"{in_}/{of}"]))
+        return None
+
+    currencies = {code for pair in quotes for code in pair.split("/")}
+    out = {}
+    for via in currencies - {"USD"}:
+        dollars = price(via, "USD")
+        if dollars is None:
+            continue
+        for currency in currencies - {"USD", via}:
+            if price(currency, "USD") is not None:
+                continue  # quoted against the dollar directly
+            rate = price(via, currency)
+            if rate is not None:
+                out[(currency, via)] = context.divide(rate, dollars).quantize(
+                    Decimal("1e-18"), context=context
+                )
+    return out
+
+
+@given(
+    st.dictionaries(
+        st.tuples(
+            st.sampled_from(["EUR", "USD", "JPY", "NOK", "GBP", "IRR"]),
+            st.sampled_from(["EUR", "USD", "JPY", "NOK", "GBP", "IRR"]),
+        ).filter(lambda pair: pair[0] != pair[1]),
+        st.decimals(min_value=Decimal("0.0001"), max_value=Decimal("99999"), places=4).filter(
+            lambda d: d > 0
+        ),
+        max_size=8,
+    )
+)
+def test_crosses_follow_the_definition_for_any_quotes_in_either_orientation(
+    legs: dict[tuple[str, str], Decimal],
+) -> None:
+    quotes = {f"{base}/{quote}": str(rate) for (base, quote), rate in legs.items()}
+    assert crosses(quotes) == _crosses_by_definition(quotes)
