@@ -138,11 +138,12 @@ class TriangulationAnalyzer:
             was = crosses(before) if before else {}
             now = crosses(quotes)
             for (currency, via), rate in now.items():
-                if was.get((currency, via)) != rate:  # new or changed: the day cell hears of it
-                    prefix, inverted = _day_prefix(TARGET, currency)
-                    days[(prefix, day)].append(
-                        (_triangulated(source, kind, via), 2 * micros + inverted, str(rate), newest)
-                    )
+                if was and was.get((currency, via)) == rate:
+                    continue  # unchanged (`was` is empty for a new instant: no comparison)
+                prefix, inverted = _day_prefix(TARGET, currency)
+                days[(prefix, day)].append(
+                    (_triangulated(source, kind, via), 2 * micros + inverted, str(rate), newest)
+                )
             for currency, via in was.keys() - now.keys() if was else ():
                 prefix, inverted = _day_prefix(TARGET, currency)  # no longer triangulated
                 days[(prefix, day)].append(
