@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import psycopg
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from databases import fresh_database
 
 from fxcortex.core import AnalyticsStore, Quote, make_plugin_manager
 from fxcortex.core.testing import quote
@@ -29,7 +29,7 @@ from fxcortex.runtime.adapters import redis as redis_adapter
 from fxcortex.runtime.adapters.chdb import ChdbAnalyticsStore
 from fxcortex.runtime.adapters.clickhouse import ClickHouseServerStore
 from fxcortex.runtime.adapters.kafka import KafkaChangeFeed
-from fxcortex.runtime.adapters.postgres import PostgresRateStore, migrate
+from fxcortex.runtime.adapters.postgres import PostgresRateStore
 from fxcortex.runtime.config import ClickHouseSettings, DatabaseSettings, RedisSettings, Settings
 from fxcortex.runtime.connector import ConnectClient, connector_config
 from fxcortex.runtime.pipeline import Pipeline
@@ -44,34 +44,8 @@ START = datetime(2024, 1, 1, 13, 0, tzinfo=UTC)
 
 @pytest.fixture
 def database(postgres: Any) -> Iterator[DatabaseSettings]:
-    name = f"fxe2e_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    settings = DatabaseSettings(
-        host=postgres.host,
-        port=postgres.port,
-        name=name,
-        user=postgres.user,
-        password=postgres.password,
-    )
-    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-        migrate(conn)
-    yield settings
-    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            row = admin.execute(
-                "SELECT count(*) FROM pg_replication_slots WHERE database = %s AND active", (name,)
-            ).fetchone()
-            if not row or not row[0]:
-                break
-            time.sleep(0.5)
-        for (slot,) in admin.execute(
-            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)
-        ).fetchall():
-            with contextlib.suppress(Exception):
-                admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres, "fxe2e") as settings:
+        yield settings
 
 
 def _as_connect_sees_it(database: DatabaseSettings, postgres: Any) -> DatabaseSettings:
@@ -112,6 +86,9 @@ def test_stream_analytics_equal_a_batch_recompute(
     connect_db = _as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     client.register(connector_config(Settings(database=connect_db), name=name, topic_prefix=prefix))
+    # The writes below must come after the snapshot, or it reads their result instead of their
+    # events (a Connect worker busy rebalancing can start the task late).
+    assert _wait_for_messages(kafka.bootstrap_servers, f"{prefix}.fxcortex.rates", 3 * 40) == 120
     settings = Settings(profile="distributed", home=tmp_path / "dist", database=database)
     store: AnalyticsStore
     if analytics == "chdb":

@@ -19,14 +19,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from confluent_kafka import Consumer
+from databases import fresh_database
 
 from fxcortex.core import ChangeOp
 from fxcortex.core.testing import quote
 from fxcortex.runtime.adapters.debezium import decode
-from fxcortex.runtime.adapters.postgres import PostgresRateStore, migrate
+from fxcortex.runtime.adapters.postgres import PostgresRateStore
 from fxcortex.runtime.config import DatabaseSettings, Settings
 from fxcortex.runtime.connector import ConnectClient, connector_config
 
@@ -35,34 +35,8 @@ FIXTURES = Path(__file__).resolve().parents[2] / "packages/fxcortex-runtime/test
 
 @pytest.fixture
 def database(postgres: Any) -> Iterator[DatabaseSettings]:
-    name = f"fxdbz_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    settings = DatabaseSettings(
-        host=postgres.host,
-        port=postgres.port,
-        name=name,
-        user=postgres.user,
-        password=postgres.password,
-    )
-    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-        migrate(conn)
-    yield settings
-    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            active = admin.execute(
-                "SELECT count(*) FROM pg_replication_slots WHERE database = %s AND active", (name,)
-            ).fetchone()
-            if not active or not active[0]:
-                break
-            time.sleep(0.5)
-        for (slot,) in admin.execute(
-            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)
-        ).fetchall():
-            with contextlib.suppress(Exception):
-                admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres, "fxdbz") as settings:
+        yield settings
 
 
 @pytest.mark.parametrize("schemas", [False, True], ids=["bare", "with-schemas"])

@@ -9,7 +9,6 @@ slot's confirmed position to pass it.
 
 from __future__ import annotations
 
-import contextlib
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,42 +16,17 @@ from typing import Any
 
 import psycopg
 import pytest
+from databases import fresh_database
 
-from fxcortex.runtime.adapters.postgres import HEARTBEAT_TABLE, SCHEMA, migrate
+from fxcortex.runtime.adapters.postgres import HEARTBEAT_TABLE, SCHEMA
 from fxcortex.runtime.config import DatabaseSettings, Settings
 from fxcortex.runtime.connector import ConnectClient, connector_config
 
 
 @pytest.fixture
 def database(postgres: Any) -> Iterator[DatabaseSettings]:
-    name = f"fxhb_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    settings = DatabaseSettings(
-        host=postgres.host,
-        port=postgres.port,
-        name=name,
-        user=postgres.user,
-        password=postgres.password,
-    )
-    with psycopg.connect(settings.conninfo, autocommit=True) as conn:
-        migrate(conn)
-    yield settings
-    with psycopg.connect(postgres.conninfo, autocommit=True) as admin:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            active = admin.execute(
-                "SELECT count(*) FROM pg_replication_slots WHERE database = %s AND active", (name,)
-            ).fetchone()
-            if not active or not active[0]:
-                break
-            time.sleep(0.5)
-        for (slot,) in admin.execute(
-            "SELECT slot_name FROM pg_replication_slots WHERE database = %s", (name,)
-        ).fetchall():
-            with contextlib.suppress(Exception):
-                admin.execute("SELECT pg_drop_replication_slot(%s)", (slot,))
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(postgres, "fxhb") as settings:
+        yield settings
 
 
 def confirmed_lsn(conn: psycopg.Connection[Any], slot: str) -> int | None:
