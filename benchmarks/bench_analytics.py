@@ -79,7 +79,7 @@ def synthetic_ticks(registry: Registry) -> ChangeRows:
 def stream(analyzer: Analyzer, changes: ChangeRows, intervals: Mapping[str, timedelta]) -> int:
     """Feed ``changes`` in batches with committed state, as the analyzer does; the rows written.
 
-    Like the analyzer (`fxcortex.runtime.analyzer.analyze_batch`), each batch runs with the
+    Like the analyzer (`fxcortex.runtime.analyzer.run_analyzer`), each batch runs with the
     cyclic garbage collector paused (`collection_paused`); so does the naive version.
     """
     cache = MemoryCache()

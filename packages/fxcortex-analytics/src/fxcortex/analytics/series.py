@@ -281,13 +281,16 @@ class SeriesAnalyzer:
         ):
             # A change behind the head, or a tail the formula cannot resume from: the slow path,
             # which stores the series itself.
-            self._whole_series(key, series, state, images, interval, context, write)
+            self._whole_series(key, series, state, images, interval, lookback, context, write)
             return
-        if lookback is not None:
-            keep = max(self.head_size, lookback + 1)
-            if len(state.times) > 2 * keep:
-                self._archive(key, state, keep, context)
+        keep = self._head_length(lookback)
+        if keep is not None and len(state.times) > 2 * keep:
+            self._archive(key, state, keep, context)
         context.state.put(key, state.encode())
+
+    def _head_length(self, lookback: int | None) -> int | None:
+        """Observations a head keeps when it archives (None: the series stays whole)."""
+        return None if lookback is None else max(self.head_size, lookback + 1)
 
     @property
     def columns(self) -> int:
@@ -327,7 +330,7 @@ class SeriesAnalyzer:
 
         False (nothing changed) when the formula cannot resume from there.
         """
-        before = (state.times, state.rates, state.last_position)
+        before = (state.times, state.rates)  # all that `_apply` changes
         applied = _apply(state, images)
         assert applied is not None
         position, settled = applied
@@ -343,7 +346,7 @@ class SeriesAnalyzer:
             state.times[start:], state.rates[start:], interval, prior
         )
         if computed is None:
-            state.times, state.rates, state.last_position = before
+            state.times, state.rates = before
             return False
         tail_times, tail = computed
         cut = int(np.searchsorted(tail_times, settled, side="right"))
@@ -374,11 +377,12 @@ class SeriesAnalyzer:
         head: SeriesState,
         images: SeriesImages,
         interval: timedelta | None,
+        lookback: int | None,
         context: AnalyzerContext,
         write: _Rows,
     ) -> None:
         """The slow path: a change behind the head. Read it all, recompute it all, re-archive."""
-        segment_keys = [f"{key}#{number}" for number in range(head.segments)]
+        segment_keys = [_segment_key(key, number) for number in range(head.segments)]
         found = context.state.get_many(segment_keys)
         missing = [k for k in segment_keys if k not in found]
         if missing:
@@ -399,18 +403,17 @@ class SeriesAnalyzer:
         tail_times, tail = self.formula.compute_since(whole.times, whole.rates, interval, settled)
         self._replace(series, whole, tail_times, tail, position, settled, write)
 
-        lookback = self.formula.lookback(interval)
-        keep = len(whole.times) if lookback is None else max(self.head_size, lookback + 1)
-        archived = max(len(whole.times) - keep, 0)
+        keep = self._head_length(lookback)
+        archived = 0 if keep is None else max(len(whole.times) - keep, 0)
         segments = 0
         for segments, start in enumerate(range(0, archived, _SEGMENT_SIZE), start=1):
             end = min(start + _SEGMENT_SIZE, archived)
             context.state.put(
-                f"{key}#{segments - 1}",
+                _segment_key(key, segments - 1),
                 encode_segment(whole.times[start:end], whole.rates[start:end]),
             )
         for number in range(segments, head.segments):
-            context.state.delete(f"{key}#{number}")
+            context.state.delete(_segment_key(key, number))
         whole.segments = segments
         _drop_archived(whole, archived)
         context.state.put(key, whole.encode())
@@ -419,10 +422,16 @@ class SeriesAnalyzer:
         """Move all but the latest ``keep`` observations of the head to a new archive segment."""
         moved = len(state.times) - keep
         context.state.put(
-            f"{key}#{state.segments}", encode_segment(state.times[:moved], state.rates[:moved])
+            _segment_key(key, state.segments),
+            encode_segment(state.times[:moved], state.rates[:moved]),
         )
         state.segments += 1
         _drop_archived(state, moved)
+
+
+def _segment_key(key: str, number: int) -> str:
+    """The state key of a series' archive segment ``number`` (0 the oldest)."""
+    return f"{key}#{number}"
 
 
 def _drop_archived(state: SeriesState, moved: int) -> None:

@@ -132,7 +132,6 @@ class TriangulationAnalyzer:
             if newest < 0:
                 continue
             source, kind, micros = instant
-            day = micros // DAY_US
             # The crosses as they were: recomputed (a revision of a stored instant is rare, and
             # keeping them would double every instant's state).
             was = crosses(before) if before else {}
@@ -140,15 +139,11 @@ class TriangulationAnalyzer:
             for (currency, via), rate in now.items():
                 if was and was.get((currency, via)) == rate:
                     continue  # unchanged (`was` is empty for a new instant: no comparison)
-                prefix, inverted = _day_prefix(TARGET, currency)
-                days[(prefix, day)].append(
-                    (_triangulated(source, kind, via), 2 * micros + inverted, str(rate), newest)
-                )
+                quoter = _triangulated(source, kind, via)
+                _day_entry(days, TARGET, currency, micros, quoter, str(rate), newest)
             for currency, via in was.keys() - now.keys() if was else ():
-                prefix, inverted = _day_prefix(TARGET, currency)  # no longer triangulated
-                days[(prefix, day)].append(
-                    (_triangulated(source, kind, via), 2 * micros + inverted, None, newest)
-                )
+                quoter = _triangulated(source, kind, via)  # no longer triangulated: withdrawn
+                _day_entry(days, TARGET, currency, micros, quoter, None, newest)
             context.state.put(key, orjson.dumps([newest, quotes]))
 
 

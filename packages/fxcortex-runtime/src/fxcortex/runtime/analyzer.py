@@ -73,17 +73,6 @@ def analyze_batch(
     intervals: Mapping[str, timedelta],
 ) -> tuple[list[TableWrite], dict[str, bytes], set[str]]:
     """Run every analyzer on one batch: the rows to write and the state to commit."""
-    with collection_paused():  # see there: the batch's objects live until it ends
-        return _analyze_batch(changes, analyzers, cache=cache, intervals=intervals)
-
-
-def _analyze_batch(
-    changes: Sequence[RateChange],
-    analyzers: Sequence[Analyzer],
-    *,
-    cache: Cache,
-    intervals: Mapping[str, timedelta],
-) -> tuple[list[TableWrite], dict[str, bytes], set[str]]:
     writes: list[TableWrite] = []
     puts: dict[str, bytes] = {}
     deletes: set[str] = set()
@@ -306,7 +295,8 @@ def run_analyzer(
     if register_flush is not None:
         register_flush(apply)
     while max_batches is None or result.batches < max_batches:
-        # Decoding a batch allocates as much as analyzing it (see `collection_paused`).
+        # A batch's rows, decoded and analyzed, live until it is committed: collecting while
+        # they pile up only re-traverses them (see `collection_paused`).
         with collection_paused():
             changes = feed.poll(batch_size)
             if not changes:
