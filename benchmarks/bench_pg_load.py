@@ -14,8 +14,9 @@ tick a second) and the same server:
   table (all the quotes, or ``--baseline-rows``), and the same statement run once per row on a
   sample (``--rowwise-rows``, default 50,000: the million would take a minute a round), each
   reported as rows/s;
-- **ceiling**: a bare binary COPY of the same rows into an UNLOGGED table with no index, the
-  practical maximum for getting these rows into this server from Python.
+- **ceiling**: a bare binary COPY of the same rows, encoded as the store encodes them
+  (`QuoteCopyEncoder`), into an UNLOGGED table with no index: the practical maximum for getting
+  these rows into this server from Python.
 
 Every timing starts from the same list of `Quote` objects and includes turning them into rows.
 Targets: upsert ≥ 100k rows/s, ≥ 10× the baseline, ≥ 40 % of the ceiling. psycopg 3's
@@ -50,9 +51,9 @@ from typing import Any
 import psycopg
 
 from fxcortex.core import Pair, Quote, QuoteKind
+from fxcortex.runtime.adapters.pgcopy import QuoteCopyEncoder
 from fxcortex.runtime.adapters.postgres import (
     _COPY_STAGING,
-    _STAGING_TYPES,
     PostgresRateStore,
     migrate,
     quote_rows,
@@ -184,9 +185,8 @@ def run_on_conflict(conninfo: str, quotes: list[Quote]) -> float:
     def load() -> None:
         with store.pool.connection() as connection:
             with connection.cursor() as cursor, cursor.copy(_COPY_STAGING) as copy:
-                copy.set_types(_STAGING_TYPES)
-                for row in quote_rows(quotes):
-                    copy.write_row(row)
+                for chunk in QuoteCopyEncoder().chunks(quotes):
+                    copy.write(chunk)
             _expect(connection.execute(ON_CONFLICT).rowcount, len(quotes))
 
     try:
@@ -231,9 +231,8 @@ def run_ceiling(conninfo: str, quotes: list[Quote]) -> float:
             connection.cursor() as cursor,
             cursor.copy("COPY bench_ceiling FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            copy.set_types(_STAGING_TYPES)
-            for row in quote_rows(quotes):
-                copy.write_row(row)
+            for chunk in QuoteCopyEncoder().chunks(quotes):
+                copy.write(chunk)
 
     try:
         return timed(load)

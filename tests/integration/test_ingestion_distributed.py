@@ -292,6 +292,59 @@ def test_a_revision_is_exactly_one_update_with_its_before_image(
 
 
 @pytest.mark.parametrize("path", ["into the table", "through staging"])
+def test_every_digit_and_microsecond_reaches_the_table_as_sent(
+    settings: Settings, sql: Callable[..., list[tuple[Any, ...]]], path: str
+) -> None:
+    """The store writes its own binary COPY rows (`fxcortex.runtime.adapters.pgcopy`)."""
+    rates = [
+        "0.000000000123456789",
+        "123456789012345678901234567890.123456789012345678901",  # more than 28 digits
+        "1000000000000000000000000000000",
+        "1.10",
+        "1045000.0",
+        "9999.9999",
+        "10000.0001",
+        "0.5",
+    ]
+    moments = [
+        datetime(1999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),  # before PostgreSQL's epoch
+        datetime(2000, 1, 1, tzinfo=UTC),
+        datetime(2024, 2, 29, 12, 0, 0, 1, tzinfo=UTC),
+    ]
+    currencies = ("IRR", "GBP", "CHF", "SEK", "NOK", "PLN", "CZK", "HUF")  # a series per rate
+    series = [
+        (f"{base}/{code}", kind)
+        for code in currencies
+        for base, kind in (("USD", "sell"), ("EUR", "mid"))
+    ]
+    cases = [
+        (pair, kind, when, rate)
+        for (pair, kind), rate in zip(series, rates * 2, strict=True)
+        for when in moments
+    ]
+    loaded = [
+        quote(pair=pair, rate=rate, observed_at=when, source="ایران", kind=kind)
+        for pair, kind, when, rate in cases
+    ]
+    store = PostgresRateStore(settings.database.conninfo)
+    try:
+        if path == "through staging":  # a stored row in the span sends the load through staging
+            store.upsert([quote(pair="EUR/JPY", observed_at=moments[1], source="ایران")])
+        assert store.upsert(loaded).inserted == len(loaded)
+        stored = sql(
+            "SELECT source, base, quote, kind, observed_at, rate::text FROM fxcortex.rates"
+            " WHERE quote <> 'JPY'"
+        )
+        trimmed = {"1.10": "1.1", "1045000.0": "1045000"}  # one text per number
+        assert sorted(stored) == sorted(
+            ("ایران", *pair.split("/"), kind, when, trimmed.get(rate, rate))
+            for pair, kind, when, rate in cases
+        )
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("path", ["into the table", "through staging"])
 def test_a_load_the_database_refuses_stores_nothing_of_itself(
     settings: Settings,
     sql: Callable[..., list[tuple[Any, ...]]],

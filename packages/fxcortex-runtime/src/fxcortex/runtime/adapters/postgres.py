@@ -30,7 +30,6 @@ Migrations are versioned (``fxcortex.schema_migrations``) and run under an advis
 
 from __future__ import annotations
 
-import decimal
 import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
@@ -43,6 +42,7 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from fxcortex.core import FetchWindow, LoadResult, Pair, Quote, QuoteKind, StoreError
+from fxcortex.runtime.adapters.pgcopy import COLUMNS, QuoteCopyEncoder
 from fxcortex.runtime.ledger import BackfillRecord, RunRecord, Trigger, run_record
 
 log = logging.getLogger(__name__)
@@ -198,8 +198,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS fxcortex_staging (
     rate        numeric     NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-_STAGING_COLUMNS = "source, base, quote, kind, observed_at, rate"
-_STAGING_TYPES = ("text", "text", "text", "text", "timestamptz", "numeric")
+_STAGING_COLUMNS = ", ".join(COLUMNS)  # the order QuoteCopyEncoder writes
 _COPY_STAGING = f"COPY pg_temp.fxcortex_staging ({_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _SAME_KEY = """
     {t}.source = s.source AND {t}.base = s.base AND {t}.quote = s.quote
@@ -226,8 +225,6 @@ SELECT EXISTS (
     SELECT FROM {SCHEMA}.rates WHERE observed_at BETWEEN %s AND %s AND source = ANY(%s)
 )"""
 _COPY_RATES = f"COPY {SCHEMA}.rates ({_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
-# Normalising without rounding: the default context would cut a rate to 28 significant digits.
-_EXACT = decimal.Context(prec=decimal.MAX_PREC)
 
 
 Row = tuple[str, str, str, str, datetime, Decimal]
@@ -238,21 +235,6 @@ def quote_rows(quotes: Iterable[Quote]) -> Iterator[Row]:
     for q in quotes:
         pair = q.pair
         yield (q.source, pair.base.code, pair.quote.code, q.kind.value, q.observed_at, q.rate)
-
-
-def canonical_rows(quotes: Iterable[Quote]) -> Iterator[Row]:
-    """The rows of quotes with canonical rates: 1.10 becomes 1.1, as ``trim_scale`` does."""
-    normalize = Decimal.normalize
-    for q in quotes:
-        pair = q.pair
-        yield (
-            q.source,
-            pair.base.code,
-            pair.quote.code,
-            q.kind.value,
-            q.observed_at,
-            normalize(q.rate, _EXACT),
-        )
 
 
 def _configure(connection: psycopg.Connection[Any]) -> None:
@@ -406,15 +388,16 @@ class PostgresRateStore:
             self.pool.close()
 
 
-def _copy(connection: psycopg.Connection[Any], statement: str, rows: Iterable[Row]) -> None:
+def _copy(connection: psycopg.Connection[Any], statement: str, quotes: Iterable[Quote]) -> None:
+    # Our own binary rows (`QuoteCopyEncoder`): psycopg's per-field dumpers took longer to
+    # format a quote than the server took to store it.
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.set_types(_STAGING_TYPES)
-        for row in rows:
-            copy.write_row(row)
+        for chunk in QuoteCopyEncoder().chunks(quotes):
+            copy.write(chunk)
 
 
 def _stage(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> None:
-    _copy(connection, _COPY_STAGING, quote_rows(quotes))
+    _copy(connection, _COPY_STAGING, quotes)
 
 
 def _load(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> tuple[int, int]:
@@ -432,7 +415,7 @@ def _load(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> tuple
     if overlaps and not overlaps[0]:
         # Nothing of these sources in this span, and the locks keep it so: all new. (The same key
         # twice in the load fails on the primary key, and the caller retries without it.)
-        _copy(connection, _COPY_RATES, canonical_rows(quotes))
+        _copy(connection, _COPY_RATES, quotes)
         return len(quotes), 0
     _stage(connection, quotes)
     revised = connection.execute(_REVISE).rowcount
