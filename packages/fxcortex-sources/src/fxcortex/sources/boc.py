@@ -29,7 +29,6 @@ Toronto time (EST or EDT as the day falls) on the observation's date, in UTC.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -51,6 +50,7 @@ from fxcortex.core import (
 )
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.sources.http import HttpFetcher, looks_like_html
+from fxcortex.sources.options import HTTP_OPTIONS, http_options, reject_unknown
 
 NAME = "boc"
 BASE_URL = "https://www.bankofcanada.ca/valet"
@@ -73,7 +73,7 @@ _TORONTO = ZoneInfo("America/Toronto")
 _PUBLISHED = time(16, 30)
 _SERIES = re.compile(r"FX([A-Z]{3})([A-Z]{3})")
 _FUTURE_TOLERANCE = timedelta(days=1)
-_OPTIONS = ("timeout", "max_attempts", "backoff")
+_OPTIONS = HTTP_OPTIONS
 
 
 @attrs.frozen(kw_only=True)
@@ -93,18 +93,9 @@ class BocSource:
 
     def configure(self, **options: str) -> Self:
         """A copy with ``timeout`` (seconds), ``max_attempts`` (at least 1) or ``backoff`` set."""
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise SourceError(
-                self.name, f"unknown options {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
-            )
+        reject_unknown(self.name, options, _OPTIONS)
         changes: dict[str, object] = {}
-        if "timeout" in options:
-            changes["timeout"] = _seconds(self.name, "timeout", options["timeout"], zero=False)
-        if "max_attempts" in options:
-            changes["max_attempts"] = _attempts(self.name, options["max_attempts"])
-        if "backoff" in options:
-            changes["backoff"] = _seconds(self.name, "backoff", options["backoff"], zero=True)
+        changes.update(http_options(self.name, options))
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def url(self, window: FetchWindow) -> str:
@@ -261,22 +252,6 @@ def _rate(value: object, where: str, source: str) -> Decimal:
     if not rate.is_finite() or rate <= 0:
         raise SourceError(source, f"rate {value!r} is not a positive number", location=where)
     return rate
-
-
-def _seconds(source: str, option: str, text: str, *, zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise SourceError(source, f"{option} {text!r} is not a positive number of seconds")
-    return value
-
-
-def _attempts(source: str, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 @hookimpl

@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,6 +67,7 @@ from fxcortex.core import (
     hookimpl,
 )
 from fxcortex.sources.http import HttpFetcher, looks_like_html
+from fxcortex.sources.options import HTTP_OPTIONS, http_options, reject_unknown
 
 NAME = "boe"
 BASE_URL = "https://www.bankofengland.co.uk/boeapps/database/_iadb-fromshowcolumns.asp"
@@ -114,7 +114,7 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _DAY = re.compile(r"([0-9]{1,2}) ([A-Z][a-z]{2}) ([0-9]{4})")
 _NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?")
 _FUTURE_TOLERANCE = timedelta(days=1)
-_OPTIONS = ("currencies", "user_agent", "timeout", "max_attempts", "backoff")
+_OPTIONS = ("currencies", "user_agent", *HTTP_OPTIONS)
 
 
 @attrs.frozen(kw_only=True)
@@ -141,11 +141,7 @@ class BoeSource:
         ``user_agent`` (the User-Agent header to send), ``timeout`` (seconds), ``max_attempts``
         (HTTP attempts, at least 1), ``backoff`` (the first retry's ceiling in seconds).
         """
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise SourceError(
-                self.name, f"unknown options {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
-            )
+        reject_unknown(self.name, options, _OPTIONS)
         changes: dict[str, object] = {}
         if "currencies" in options:
             series = _series(options["currencies"], self.name)
@@ -153,12 +149,7 @@ class BoeSource:
             changes["currencies"] = tuple(SERIES[code] for code in series)
         if "user_agent" in options:
             changes["user_agent"] = options["user_agent"].strip() or None
-        if "timeout" in options:
-            changes["timeout"] = _seconds(self.name, "timeout", options["timeout"], zero=False)
-        if "max_attempts" in options:
-            changes["max_attempts"] = _attempts(self.name, options["max_attempts"])
-        if "backoff" in options:
-            changes["backoff"] = _seconds(self.name, "backoff", options["backoff"], zero=True)
+        changes.update(http_options(self.name, options))
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def url(self, window: FetchWindow, today: date | None = None) -> str:
@@ -329,22 +320,6 @@ def _series(text: str, source: str) -> tuple[str, ...]:
                 source, f"currencies: no Bank of England series for {code!r} (known: {known})"
             )
     return tuple(by_currency[code] for code in codes) or tuple(SERIES)
-
-
-def _seconds(source: str, option: str, text: str, *, zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise SourceError(source, f"{option} {text!r} is not a positive number of seconds")
-    return value
-
-
-def _attempts(source: str, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 @hookimpl

@@ -46,7 +46,6 @@ than asked for, a date in the future.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -69,6 +68,7 @@ from fxcortex.core import (
 )
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.sources.http import HttpFetcher, HttpPayload, looks_like_html
+from fxcortex.sources.options import HTTP_OPTIONS, http_options, reject_unknown, seconds
 
 NAME = "cbr"
 BASE_URL = "https://www.cbr.ru/scripts"
@@ -100,7 +100,7 @@ _FUTURE_TOLERANCE = timedelta(days=2)
 _NUMBER = re.compile(r"([0-9]+)(?:,([0-9]+))?(?:[Ee]([-+]?[0-9]{1,3}))?")
 _NOMINAL = re.compile(r"[1-9][0-9]{0,11}")
 _DATE = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
-_OPTIONS = ("currencies", "timeout", "max_attempts", "backoff", "interval")
+_OPTIONS = ("currencies", *HTTP_OPTIONS, "interval")
 
 
 @attrs.frozen(kw_only=True)
@@ -128,24 +128,15 @@ class CbrSource:
         ceiling in seconds), ``interval`` (the least time between two requests, in seconds: a
         backfill asks once per currency).
         """
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise SourceError(
-                self.name, f"unknown options {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
-            )
+        reject_unknown(self.name, options, _OPTIONS)
         changes: dict[str, object] = {}
         if "currencies" in options:
             codes = _codes(options["currencies"], self.name)
             changes["codes"] = codes
             changes["currencies"] = codes or CURRENCIES
-        if "timeout" in options:
-            changes["timeout"] = _seconds(self.name, "timeout", options["timeout"], zero=False)
-        if "max_attempts" in options:
-            changes["max_attempts"] = _attempts(self.name, options["max_attempts"])
-        if "backoff" in options:
-            changes["backoff"] = _seconds(self.name, "backoff", options["backoff"], zero=True)
+        changes.update(http_options(self.name, options))
         if "interval" in options:
-            changes["interval"] = _seconds(self.name, "interval", options["interval"], zero=True)
+            changes["interval"] = seconds(self.name, "interval", options["interval"], zero=True)
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def daily_url(self, day: date | None = None) -> str:
@@ -487,22 +478,6 @@ def _codes(text: str, source: str) -> tuple[str, ...]:
         if code not in KNOWN_CODES or code in ("RUB", "RUR"):
             raise SourceError(source, f"currencies: {code!r} is not a currency the CBR quotes")
     return codes
-
-
-def _seconds(source: str, option: str, text: str, *, zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise SourceError(source, f"{option} {text!r} is not a positive number of seconds")
-    return value
-
-
-def _attempts(source: str, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 @hookimpl

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, DecimalException, InvalidOperation
@@ -65,6 +64,7 @@ from fxcortex.core import (
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.sources.ecb import CURRENCIES, concertation_time
 from fxcortex.sources.http import HttpFetcher, looks_like_html
+from fxcortex.sources.options import HTTP_OPTIONS, http_options, reject_unknown
 
 NAME = "ecb-sdmx"
 BASE_URL = "https://data-api.ecb.europa.eu/service"
@@ -81,7 +81,7 @@ _REQUIRED = ("CURRENCY", "TIME_PERIOD", "OBS_VALUE")
 _EXPECTED = {"FREQ": "D", "CURRENCY_DENOM": "EUR", "EXR_TYPE": "SP00", "EXR_SUFFIX": "A"}
 # A fix can be dated tomorrow in UTC terms for a moment after midnight in Asia; more is an error.
 _FUTURE_TOLERANCE = timedelta(days=1)
-_OPTIONS = ("symbols", "timeout", "max_attempts", "backoff")
+_OPTIONS = ("symbols", *HTTP_OPTIONS)
 
 
 @attrs.frozen(kw_only=True)
@@ -107,26 +107,13 @@ class EcbSdmxSource:
         (seconds), ``max_attempts`` (HTTP attempts, at least 1), ``backoff`` (the first retry's
         ceiling in seconds; 0 retries at once).
         """
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise SourceError(
-                self.name, f"unknown options {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
-            )
+        reject_unknown(self.name, options, _OPTIONS)
         changes: dict[str, object] = {}
         if "symbols" in options:
             symbols = _symbols(options["symbols"], self.name)
             changes["symbols"] = symbols
             changes["currencies"] = symbols or CURRENCIES
-        if "timeout" in options:
-            changes["timeout"] = _seconds(
-                self.name, "timeout", options["timeout"], zero_allowed=False
-            )
-        if "max_attempts" in options:
-            changes["max_attempts"] = _attempts(self.name, options["max_attempts"])
-        if "backoff" in options:
-            changes["backoff"] = _seconds(
-                self.name, "backoff", options["backoff"], zero_allowed=True
-            )
+        changes.update(http_options(self.name, options))
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def url(self, window: FetchWindow) -> str:
@@ -321,22 +308,6 @@ def _symbols(text: str, source: str) -> tuple[str, ...]:
         if code not in KNOWN_CODES or code == "EUR":
             raise SourceError(source, f"symbols: {code!r} is not a currency the ECB quotes")
     return codes
-
-
-def _seconds(source: str, option: str, text: str, *, zero_allowed: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero_allowed):
-        raise SourceError(source, f"{option} {text!r} is not a positive number of seconds")
-    return value
-
-
-def _attempts(source: str, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 @hookimpl

@@ -41,7 +41,6 @@ and the currency (v1) or the row (v2).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, DecimalException
@@ -62,6 +61,7 @@ from fxcortex.core import (
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.sources.ecb import concertation_time
 from fxcortex.sources.http import HttpFetcher, looks_like_html
+from fxcortex.sources.options import HTTP_OPTIONS, http_options, reject_unknown
 
 V1_NAME = "frankfurter"
 V2_NAME = "frankfurter-v2"
@@ -88,7 +88,6 @@ V1_CURRENCIES = tuple(
 )
 
 _FUTURE_TOLERANCE = timedelta(days=1)
-_HTTP_OPTIONS = ("timeout", "max_attempts", "backoff")
 
 
 @attrs.frozen(kw_only=True)
@@ -404,28 +403,8 @@ def _codes(source: str, option: str, text: str) -> tuple[str, ...]:
 
 def _http_changes(source: str, options: dict[str, str], own: tuple[str, ...]) -> dict[str, object]:
     """Check the option names; parse the HTTP ones (``timeout``, ``max_attempts``, ``backoff``)."""
-    known = (*own, *_HTTP_OPTIONS)
-    unknown = set(options) - set(known)
-    if unknown:
-        raise SourceError(source, f"unknown options {sorted(unknown)}; known: {', '.join(known)}")
-    changes: dict[str, object] = {}
-    for option in ("timeout", "backoff"):
-        if option in options:
-            try:
-                value = float(options[option])
-            except ValueError:
-                value = math.nan
-            if not math.isfinite(value) or value < 0 or (value == 0 and option == "timeout"):
-                raise SourceError(
-                    source, f"{option} {options[option]!r} is not a positive number of seconds"
-                )
-            changes[option] = value
-    if "max_attempts" in options:
-        text = options["max_attempts"]
-        if not text.strip().isdigit() or int(text) < 1:
-            raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-        changes["max_attempts"] = int(text)
-    return changes
+    reject_unknown(source, options, (*own, *HTTP_OPTIONS))
+    return http_options(source, options)
 
 
 @hookimpl

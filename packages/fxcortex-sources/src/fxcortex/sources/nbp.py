@@ -43,7 +43,6 @@ one day ahead of today, and an HTML page served with status 200.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -64,6 +63,7 @@ from fxcortex.core import (
 )
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.sources.http import HttpFetcher, looks_like_html, split_window
+from fxcortex.sources.options import HTTP_OPTIONS, http_options
 
 BASE_URL = "https://api.nbp.pl/api"
 FIRST_DAY = date(2002, 1, 2)
@@ -72,7 +72,7 @@ TABLES = ("A", "B", "C")
 
 _WARSAW = ZoneInfo("Europe/Warsaw")
 _FUTURE_TOLERANCE = timedelta(days=1)
-_OPTIONS = ("timeout", "max_attempts", "backoff")
+_OPTIONS = HTTP_OPTIONS
 
 
 @attrs.frozen(kw_only=True)
@@ -177,12 +177,7 @@ class NbpSource:
                 "(each table is its own source: nbp-a, nbp-b, nbp-c)",
             )
         changes: dict[str, object] = {}
-        if "timeout" in options:
-            changes["timeout"] = _seconds(self.name, "timeout", options["timeout"], zero=False)
-        if "max_attempts" in options:
-            changes["max_attempts"] = _attempts(self.name, options["max_attempts"])
-        if "backoff" in options:
-            changes["backoff"] = _seconds(self.name, "backoff", options["backoff"], zero=True)
+        changes.update(http_options(self.name, options))
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def url(self, chunk: FetchWindow) -> str:
@@ -373,22 +368,6 @@ def _rate(entry: dict[str, Any], field: str, where: str, source: str) -> Decimal
     if not value.is_finite() or value <= 0:
         raise SourceError(source, f"{field} {value} is not a positive number", location=where)
     return value
-
-
-def _seconds(source: str, option: str, text: str, *, zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise SourceError(source, f"{option} {text!r} is not a positive number of seconds")
-    return value
-
-
-def _attempts(source: str, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 @hookimpl

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import csv
 import io
-import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -66,6 +65,7 @@ from fxcortex.core import (
 )
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.sources.http import HttpFetcher, looks_like_html
+from fxcortex.sources.options import HTTP_OPTIONS, http_options, reject_unknown
 
 NAME = "norges-bank"
 BASE_URL = "https://data.norges-bank.no/api"
@@ -98,7 +98,7 @@ _NUMBER = re.compile(r"(-?[0-9]+)(?:\.([0-9]+))?(?:[eE]([-+]?[0-9]{1,3}))?")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _UNIT_MULT = re.compile(r"[0-9]{1,2}")
 _FUTURE_TOLERANCE = timedelta(days=1)
-_OPTIONS = ("timeout", "max_attempts", "backoff")
+_OPTIONS = HTTP_OPTIONS
 
 
 @attrs.frozen(kw_only=True)
@@ -118,18 +118,9 @@ class NorgesBankSource:
 
     def configure(self, **options: str) -> Self:
         """A copy with ``timeout`` (seconds), ``max_attempts`` (at least 1) or ``backoff`` set."""
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise SourceError(
-                self.name, f"unknown options {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
-            )
+        reject_unknown(self.name, options, _OPTIONS)
         changes: dict[str, object] = {}
-        if "timeout" in options:
-            changes["timeout"] = _seconds(self.name, "timeout", options["timeout"], zero=False)
-        if "max_attempts" in options:
-            changes["max_attempts"] = _attempts(self.name, options["max_attempts"])
-        if "backoff" in options:
-            changes["backoff"] = _seconds(self.name, "backoff", options["backoff"], zero=True)
+        changes.update(http_options(self.name, options))
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def url(self, window: FetchWindow) -> str:
@@ -311,22 +302,6 @@ def _rate(text: str, unit_mult: str, where: str, source: str) -> Decimal:
             source, f"rate {text!r} is not a positive number", location=f"{where} column OBS_VALUE"
         )
     return rate
-
-
-def _seconds(source: str, option: str, text: str, *, zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise SourceError(source, f"{option} {text!r} is not a positive number of seconds")
-    return value
-
-
-def _attempts(source: str, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 @hookimpl

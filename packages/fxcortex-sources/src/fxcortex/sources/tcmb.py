@@ -45,7 +45,6 @@ above the selling rate.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, time, timedelta
@@ -68,6 +67,7 @@ from fxcortex.core import (
 )
 from fxcortex.core.currencies import KNOWN_CODES
 from fxcortex.sources.http import HttpFetcher, looks_like_html
+from fxcortex.sources.options import HTTP_OPTIONS, http_options, reject_unknown, seconds
 
 NAME = "tcmb"
 BASE_URL = "https://www.tcmb.gov.tr/kurlar"
@@ -88,7 +88,7 @@ _UNIT = re.compile(r"[1-9][0-9]{0,11}")
 _TARIH = re.compile(r"([0-9]{2})\.([0-9]{2})\.([0-9]{4})")
 _DATE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
 _FUTURE_TOLERANCE = timedelta(days=1)
-_OPTIONS = ("timeout", "max_attempts", "backoff", "interval")
+_OPTIONS = (*HTTP_OPTIONS, "interval")
 
 
 @attrs.frozen(kw_only=True)
@@ -115,20 +115,11 @@ class TcmbSource:
         first retry's ceiling in seconds), ``interval`` (the least time between two requests, in
         seconds: a backfill asks once per day).
         """
-        unknown = set(options) - set(_OPTIONS)
-        if unknown:
-            raise SourceError(
-                self.name, f"unknown options {sorted(unknown)}; known: {', '.join(_OPTIONS)}"
-            )
+        reject_unknown(self.name, options, _OPTIONS)
         changes: dict[str, object] = {}
-        if "timeout" in options:
-            changes["timeout"] = _seconds(self.name, "timeout", options["timeout"], zero=False)
-        if "max_attempts" in options:
-            changes["max_attempts"] = _attempts(self.name, options["max_attempts"])
-        if "backoff" in options:
-            changes["backoff"] = _seconds(self.name, "backoff", options["backoff"], zero=True)
+        changes.update(http_options(self.name, options))
         if "interval" in options:
-            changes["interval"] = _seconds(self.name, "interval", options["interval"], zero=True)
+            changes["interval"] = seconds(self.name, "interval", options["interval"], zero=True)
         return attrs.evolve(self, **changes)  # type: ignore[arg-type]
 
     def today_url(self) -> str:
@@ -312,22 +303,6 @@ def _rate(text: str, field: str, where: str, source: str) -> Decimal:
     if rate <= 0:
         raise SourceError(source, f"{field} {text!r} is not a positive number", location=where)
     return rate
-
-
-def _seconds(source: str, option: str, text: str, *, zero: bool) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-        raise SourceError(source, f"{option} {text!r} is not a positive number of seconds")
-    return value
-
-
-def _attempts(source: str, text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
-        raise SourceError(source, f"max_attempts {text!r} is not a whole number of at least 1")
-    return int(text)
 
 
 @hookimpl
