@@ -7,12 +7,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fxcortex.analytics.triangulation import TriangulationAnalyzer
+from fxcortex.core.state import BatchContext, BufferedState
 from fxcortex.core.strategies import RATES, build_log, deliveries, operations, recompute
 from fxcortex.core.testing import AnalyzerHarness, ChangeLog, quote
 
@@ -85,6 +87,66 @@ def test_a_source_is_not_compared_with_itself_and_other_days_do_not_meet() -> No
     assert {(r["direct_source"], r["day"]) for r in rows.values()} == {
         ("norges-bank", date(2024, 5, 6))
     }
+
+
+def test_a_triangulated_observation_is_kept_as_its_quotes_and_divided_when_compared() -> None:
+    log = ChangeLog()
+    _ecb(log, "1.08", "162")
+    harness = _day(log)
+    (cells,) = (
+        orjson.loads(value)
+        for key, value in harness.cache.values.items()
+        if key.startswith("triangulation:d|USD|JPY#")
+    )
+    ((_position, hours, _written),) = cells.values()
+    ((_moment, kept),) = hours["t|ecb|mid|EUR"].values()
+    assert kept == "162/1.08"  # EUR/JPY / EUR/USD, undivided: no other source quotes it yet
+    log.upsert(quote(pair="USD/JPY", rate="149.85", observed_at=FED_NOON, source="fed-h10"))
+    harness.feed(log.changes[3:])
+    (row,) = harness.rows("triangulation").values()
+    assert row["triangulated"] == Decimal(150)
+
+
+def test_day_cells_holding_the_quotient_as_an_earlier_version_kept_it_are_still_read() -> None:
+    log = ChangeLog()
+    _ecb(log, "1.08", "162.0")
+    harness = _day(log)
+    (key,) = (k for k in harness.cache.values if k.startswith("triangulation:d|USD|JPY#"))
+    cells = orjson.loads(harness.cache.values[key])
+    ((_position, hours, _written),) = cells.values()
+    (close,) = hours["t|ecb|mid|EUR"].values()
+    assert close[1] == "162.0/1.08"
+    close[1] = "150.000000000000000000"  # the quotient, as the earlier version kept it
+    harness.cache.values[key] = orjson.dumps(cells)
+    log.upsert(quote(pair="USD/JPY", rate="149.85", observed_at=FED_NOON, source="fed-h10"))
+    harness.feed(log.changes[3:])
+    (row,) = harness.rows("triangulation").values()
+    assert row["triangulated"] == Decimal(150)
+    assert row["deviation"] == pytest.approx(150 / 149.85 - 1)
+    # A revision after the upgrade replaces the old close as usual.
+    log.upsert(quote(pair="EUR/JPY", rate="163.62", observed_at=ECB_FIX, source="ecb"))
+    harness.feed(log.changes[4:])
+    (row,) = harness.rows("triangulation").values()
+    assert row["triangulated"] == Decimal("151.5")
+
+
+def test_a_revision_that_keeps_the_quotient_rewrites_nothing() -> None:
+    log = ChangeLog()
+    _ecb(log, "1.08", "162")
+    log.upsert(quote(pair="USD/JPY", rate="150", observed_at=FED_NOON, source="fed-h10"))
+    harness = _day(log)
+    log.upsert(quote(pair="EUR/JPY", rate="162.00", observed_at=ECB_FIX, source="ecb"))
+    assert harness.feed(log.changes[4:]) == []  # other quotes, the same 150: no row again
+
+
+def test_a_re_delivered_batch_writes_no_state() -> None:
+    log = ChangeLog()
+    _ecb(log, "1.08", "162")
+    log.upsert(quote(pair="USD/JPY", rate="150", observed_at=FED_NOON, source="fed-h10"))
+    harness = _day(log)
+    state = BufferedState(harness.cache, "triangulation")
+    assert TriangulationAnalyzer().process(log.changes, BatchContext(state, {})) == []
+    assert (state.puts, state.deletes) == ({}, set())
 
 
 @given(data=st.data(), intraday=st.booleans())

@@ -24,7 +24,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import numpy as np
@@ -55,43 +55,78 @@ TABLE = TableSpec(
 )
 
 
-@functools.lru_cache(maxsize=4096)  # called per quote per instant; there are few pairs
+@functools.lru_cache(maxsize=4096)  # called per pair of every new set of pairs; there are few
 def _legs(pair: str) -> tuple[str, str]:
     base, quote = pair.split("/")
     return base, quote
 
 
-def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
-    """{(quote X, via C): USD/X} for one instant's quotes {"C/X": rate text}.
+class Route(NamedTuple):
+    """How one cross USD/X = (price of X in C) / (price of USD in C) is worked out."""
+
+    currency: str  # X
+    via: str  # C
+    price: str  # the pair giving the price of X in C: C/X, or X/C inverted
+    price_inverted: bool  # whether that price is 1 / its rate
+    dollars: str  # the pair giving the price of USD in C
+    dollars_inverted: bool
+
+
+@functools.lru_cache(maxsize=1024)
+def routes(pairs: tuple[str, ...]) -> tuple[Route, ...]:
+    """The crosses an instant quoting ``pairs`` gives, and which of its quotes each divides.
 
     Each common currency C prices X by its direct quote C/X, else by 1 / (X/C); only the
-    currencies that have a dollar price are worked out, so a source quoting everything against
-    one base (the ECB) divides once per cross and inverts nothing.
+    currencies that have a dollar price get a cross. It depends on the pairs alone, and a
+    source quotes the same pairs instant after instant (the ECB its 30-odd euro rates a day):
+    worked out once, not per instant.
     """
     legs: dict[str, list[tuple[str, str, bool]]] = defaultdict(list)
-    for pair, text in quotes.items():
+    for pair in pairs:
         base, quote = _legs(pair)
-        legs[base].append((quote, text, False))  # one base costs rate quotes
-        legs[quote].append((base, text, True))  # one quote costs 1 / rate bases
+        legs[base].append((quote, pair, False))  # one base costs rate quotes
+        legs[quote].append((base, pair, True))  # one quote costs 1 / rate bases
     # Currencies quoted against the dollar directly: that quote is their rate, no cross.
-    direct = {other for other, _text, _inverted in legs.get(TARGET, ())}
-    out = {}
+    direct = {other for other, _pair, _inverted in legs.get(TARGET, ())}
+    out = []
     for via, its_legs in legs.items():
         if via not in direct or len(its_legs) < 2:
             continue  # no dollar price, or nothing but it
         prices: dict[str, tuple[str, bool]] = {}
-        for other, text, inverted in its_legs:
+        for other, pair, inverted in its_legs:
             if not inverted or other not in prices:  # the direct quote wins
-                prices[other] = (text, inverted)
-        wanted = [c for c in prices if c != TARGET and c not in direct]
-        if not wanted:
-            continue
-        dollars = _price(*prices[TARGET])
-        for currency in wanted:
-            out[(currency, via)] = _CONTEXT.divide(_price(*prices[currency]), dollars).quantize(
-                _SCALE, context=_CONTEXT
-            )
+                prices[other] = (pair, inverted)
+        dollars = prices[TARGET]
+        for currency, price in prices.items():
+            if currency != TARGET and currency not in direct:
+                out.append(Route(currency, via, *price, *dollars))
+    return tuple(out)
+
+
+def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
+    """{(quote X, via C): USD/X} for one instant's quotes {"C/X": rate text} (see `routes`).
+
+    A source quoting everything against one base (the ECB) divides once per cross and inverts
+    nothing.
+    """
+    out = {}
+    dollar_prices: dict[tuple[str, bool], Decimal] = {}  # one per common currency, parsed once
+    for currency, via, price, price_inverted, dollars, dollars_inverted in routes(tuple(quotes)):
+        in_dollars = dollar_prices.get((dollars, dollars_inverted))
+        if in_dollars is None:
+            in_dollars = _price(quotes[dollars], dollars_inverted)
+            dollar_prices[(dollars, dollars_inverted)] = in_dollars
+        out[(currency, via)] = _CONTEXT.divide(
+            _price(quotes[price], price_inverted), in_dollars
+        ).quantize(_SCALE, context=_CONTEXT)
     return out
+
+
+def quotient(price: str, price_inverted: bool, dollars: str, dollars_inverted: bool) -> Decimal:
+    """One cross from the rate texts of its two quotes: the quotient `crosses` works out."""
+    return _CONTEXT.divide(
+        _price(price, price_inverted), _price(dollars, dollars_inverted)
+    ).quantize(_SCALE, context=_CONTEXT)
 
 
 def _price(text: str, inverted: bool) -> Decimal:

@@ -18,13 +18,14 @@ pieces:
 A *moment* is an observation's instant in µs, doubled, plus 1 when the quote was inverted: one
 integer that orders observations by time and, at the same instant, puts the inverted one last.
 
-A batch reads the bundles it touches and only the pieces of the hours it touches.
+A batch reads the bundles it touches and only the pieces of the hours it touches, and writes back
+only the bundles it changed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any
 
@@ -67,8 +68,12 @@ class DayCell:
         self.hours: dict[str, dict[str, list[Any]]] = {} if hours is None else hours
         self.written: list[str] = [] if written is None else written
 
-    def closes(self) -> dict[str, Decimal]:
-        """Each quoter's last rate of the day, inverted where the moment says so."""
+    def closes(self, rate_of: Callable[[str], Decimal] = Decimal) -> dict[str, Decimal]:
+        """Each quoter's last rate of the day, inverted where the moment says so.
+
+        ``rate_of`` reads a kept rate text (`triangulation` keeps some as the quotes they are
+        worked out from).
+        """
         closes = {}
         for quoter, by_hour in self.hours.items():
             if not by_hour:
@@ -77,7 +82,7 @@ class DayCell:
                 ((when, text),) = by_hour.values()
             else:
                 when, text = max(by_hour.values())
-            rate = Decimal(text)
+            rate = rate_of(text)
             if when & 1:  # inverted: 1 / rate, to the tables' 18 decimals
                 rate = _DIVISION.divide(Decimal(1), rate).quantize(_SCALE, context=_DIVISION)
             closes[quoter] = rate
@@ -93,22 +98,28 @@ def _bundle(key: DayKey) -> str:
 
 
 class DayBook:
-    """The day cells a batch touched, in their bundles; `store` writes the bundles back."""
+    """The day cells a batch changed, in their bundles; `store` writes the bundles back."""
 
-    __slots__ = ("bundles", "changed")
+    __slots__ = ("bundles", "changed", "encoded")
 
     def __init__(self) -> None:
-        # bundle key -> {day number: [last position, hours, written]}, as stored
+        # bundle key -> {day number: [last position, hours, written]}: the bundles of the
+        # changed cells, whose rows are still to be written
         self.bundles: dict[str, dict[str, list[Any]]] = {}
+        # bundle key -> its value: the bundles that only gained new single-observation cells,
+        # final once applied
+        self.encoded: dict[str, bytes] = {}
         # day key -> (cell, newest position applied): the cells whose rows may have changed
         self.changed: dict[DayKey, tuple[DayCell, int]] = {}
 
     def store(self, state: AnalyzerState) -> None:
-        """Keep every touched bundle, with each changed cell's position and rows written."""
+        """Keep every bundle the batch changed, with each changed cell's position and rows."""
         for key, (cell, newest) in self.changed.items():
             self.bundles[_bundle(key)][str(key[1])] = [newest, cell.hours, cell.written]
         for bundle, cells in self.bundles.items():
             state.put(bundle, orjson.dumps(cells))
+        for bundle, value in self.encoded.items():
+            state.put(bundle, value)
 
 
 def apply(days: Mapping[DayKey, Sequence[Entry]], state: AnalyzerState) -> DayBook:
@@ -116,45 +127,61 @@ def apply(days: Mapping[DayKey, Sequence[Entry]], state: AnalyzerState) -> DayBo
 
     The caller writes the rows of ``book.changed`` (setting each cell's ``written``), then
     calls ``book.store``. A new cell with a single observation has one quoter, so no rows: it
-    goes straight into its bundle and not into ``changed``.
+    goes straight into its bundle and not into ``changed``. A bundle in which nothing changed
+    (a re-delivered batch) is not written again.
     """
     book = DayBook()
-    bundle_of = {key: _bundle(key) for key in days}
-    stored = state.get_many(set(bundle_of.values()))
+    # The cells by bundle, each with its day's text, worked out once per day (a batch has many
+    # pairs a day): applied a bundle at a time, so that a bundle that only gains new cells (a
+    # history load: one a pair and day) is encoded at once, while its new cells are fresh in
+    # memory, and then let go, rather than kept and encoded after the whole batch.
+    day_names: dict[int, tuple[str, str]] = {}
+    located: dict[str, list[tuple[DayKey, Sequence[Entry], str]]] = defaultdict(list)
+    for key, entries in days.items():
+        names = day_names.get(key[1])
+        if names is None:
+            names = day_names[key[1]] = (f"#b{key[1] // BUNDLE_DAYS}", str(key[1]))
+        located[key[0] + names[0]].append((key, entries, names[1]))
+    stored = state.get_many(located)
     bundles = book.bundles
-    for bundle in bundle_of.values():
-        if bundle not in bundles:
-            bundles[bundle] = orjson.loads(stored[bundle]) if bundle in stored else {}
     by_piece: dict[str, list[Entry]] = defaultdict(list)
     piece_of: dict[str, tuple[DayKey, str, str]] = {}
-    for key, entries in days.items():
-        cells = bundles[bundle_of[key]]
-        day = str(key[1])
-        found = cells.get(day)
-        if found is None and len(entries) == 1 and entries[0][2] is not None:
-            # A new day with one observation (a daily fix, mostly).
-            quoter, when, rate, position = entries[0]
-            cells[day] = [position, {quoter: {str(when // _MOMENT_HOUR): [when, rate]}}, []]
-            continue
-        cell = DayCell() if found is None else DayCell(*found)
-        fresh = [e for e in entries if e[3] > cell.last_position]
-        if not fresh:
-            continue  # all of it applied by an earlier delivery
-        if len(fresh) > 1:
-            fresh.sort(key=_position)
-        book.changed[key] = (cell, fresh[-1][3])
-        for entry in fresh:
-            quoter, when, rate = entry[0], entry[1], entry[2]
-            hour = str(when // _MOMENT_HOUR)
-            closes = cell.hours.get(quoter)
-            if rate is not None and len(fresh) == 1 and (closes is None or hour not in closes):
-                # The first observation of its hour, alone in the batch: it is the hour's
-                # close, and there is no piece to read or write.
-                cell.hours.setdefault(quoter, {})[hour] = [when, rate]
+    for bundle, its_cells in located.items():
+        cells = orjson.loads(stored[bundle]) if bundle in stored else {}
+        added = altered = False  # new single-observation cells; changed cells
+        for key, entries, day in its_cells:
+            found = cells.get(day)
+            if found is None and len(entries) == 1 and entries[0][2] is not None:
+                # A new day with one observation (a daily fix, mostly).
+                quoter, when, rate, position = entries[0]
+                cells[day] = [position, {quoter: {str(when // _MOMENT_HOUR): [when, rate]}}, []]
+                added = True
                 continue
-            piece = f"{key[0]}|{key[1]}#{hour}#{quoter}"
-            by_piece[piece].append(entry)
-            piece_of[piece] = (key, quoter, hour)
+            cell = DayCell() if found is None else DayCell(*found)
+            fresh = [e for e in entries if e[3] > cell.last_position]
+            if not fresh:
+                continue  # all of it applied by an earlier delivery
+            if len(fresh) > 1:
+                fresh.sort(key=_position)
+            book.changed[key] = (cell, fresh[-1][3])
+            altered = True
+            for entry in fresh:
+                quoter, when, rate = entry[0], entry[1], entry[2]
+                hour = str(when // _MOMENT_HOUR)
+                closes = cell.hours.get(quoter)
+                if rate is not None and len(fresh) == 1 and (closes is None or hour not in closes):
+                    # The first observation of its hour, alone in the batch: it is the hour's
+                    # close, and there is no piece to read or write.
+                    cell.hours.setdefault(quoter, {})[hour] = [when, rate]
+                    continue
+                piece = f"{key[0]}|{key[1]}#{hour}#{quoter}"
+                by_piece[piece].append(entry)
+                piece_of[piece] = (key, quoter, hour)
+        if altered:
+            bundles[bundle] = cells
+        elif added:
+            book.encoded[bundle] = orjson.dumps(cells)
+        # else all of it was applied by an earlier delivery: the bundle stays as stored
     # A piece exists only where its hour already has a close (two observations or more).
     changed = book.changed
     pieces = state.get_many(

@@ -21,7 +21,10 @@ State: the cells of `cross_rates` (one source's quotes at one instant, under ``i
 triangulated rates, and per canonical pair and day a `daycells.DayCell` (prefix ``d|BASE|QUOTE``,
 kept in 32-day bundles) holds the triangulated (``t|source|kind|via``) and direct
 (``d|source|kind``) observations, so a revision or delete anywhere recomputes exactly the days it
-touches, and a re-delivered batch changes nothing.
+touches, and a re-delivered batch changes nothing. A triangulated observation is kept as the rate
+texts of its two quotes (``"162.55/1.0812"``) and divided, exactly as `cross_rates` divides, only
+when a direct quote is there to compare it with: on a history like the ECB's, where no other
+source quotes the crosses, nothing is divided (see `_rate`).
 """
 
 from __future__ import annotations
@@ -30,20 +33,21 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 import attrs
 import orjson
 
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
-from fxcortex.analytics.cross_rates import TARGET, apply_quotes, crosses
+from fxcortex.analytics.cross_rates import TARGET, apply_quotes, quotient, routes
 from fxcortex.analytics.daycells import DayCell, DayKey, Entry
 from fxcortex.analytics.spread import PRICE, cell_prefix
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
 from fxcortex.core.batch import images as change_images
 
 NAME = "triangulation"
+_INVERTED = "~"  # a leg taken 1 / rate, in a day cell's triangulated observation
 
 TABLE = TableSpec(
     name=NAME,
@@ -132,15 +136,17 @@ class TriangulationAnalyzer:
             if newest < 0:
                 continue
             source, kind, micros = instant
-            # The crosses as they were: recomputed (a revision of a stored instant is rare, and
-            # keeping them would double every instant's state).
-            was = crosses(before) if before else {}
-            now = crosses(quotes)
-            for (currency, via), rate in now.items():
-                if was and was.get((currency, via)) == rate:
+            # The crosses as they were: worked out again (a revision of a stored instant is rare,
+            # and keeping them would double every instant's state).
+            was = _observations(_plan(source, kind, tuple(before)), before) if before else {}
+            plan = _plan(source, kind, tuple(quotes))
+            now = _observations(plan, quotes)
+            day = micros // DAY_US
+            for step, text in zip(plan, now.values(), strict=True):
+                if was and _same_rate(was.get(step.cross), text):
                     continue  # unchanged (`was` is empty for a new instant: no comparison)
-                quoter = _triangulated(source, kind, via)
-                _day_entry(days, TARGET, currency, micros, quoter, str(rate), newest)
+                entry = (step.quoter, 2 * micros + step.inverted, text, newest)
+                days[(step.prefix, day)].append(entry)
             for currency, via in was.keys() - now.keys() if was else ():
                 quoter = _triangulated(source, kind, via)  # no longer triangulated: withdrawn
                 _day_entry(days, TARGET, currency, micros, quoter, None, newest)
@@ -149,6 +155,81 @@ class TriangulationAnalyzer:
 
 Instant = tuple[str, str, int]
 """(source, kind, µs): one source's quotes at one instant."""
+
+
+class _Step(NamedTuple):
+    """One cross of an instant and everything about keeping it that is not a rate."""
+
+    cross: tuple[str, str]  # (quote X, via C)
+    prefix: str  # of its day cells (the canonical pair)
+    inverted: bool  # whether the canonical pair is X/USD
+    quoter: str  # t|source|kind|via
+    price: str  # the pair giving the price of X in C
+    price_mark: str  # `_INVERTED` when that price is 1 / its rate, else ""
+    dollars: str  # the pair giving the price of USD in C
+    dollars_mark: str
+
+
+@functools.lru_cache(maxsize=1024)
+def _plan(source: str, kind: str, pairs: tuple[str, ...]) -> tuple[_Step, ...]:
+    """The crosses of an instant of ``source`` and ``kind`` quoting ``pairs`` (see `routes`).
+
+    Like the routes, it depends on the pairs alone: one look-up per instant rather than a
+    prefix, a quoter and marks per cross.
+    """
+    steps = []
+    for route in routes(pairs):
+        prefix, inverted = _day_prefix(TARGET, route.currency)
+        steps.append(
+            _Step(
+                cross=(route.currency, route.via),
+                prefix=prefix,
+                inverted=inverted,
+                quoter=_triangulated(source, kind, route.via),
+                price=route.price,
+                price_mark=_INVERTED if route.price_inverted else "",
+                dollars=route.dollars,
+                dollars_mark=_INVERTED if route.dollars_inverted else "",
+            )
+        )
+    return tuple(steps)
+
+
+def _observations(plan: tuple[_Step, ...], quotes: dict[str, str]) -> dict[tuple[str, str], str]:
+    """{(quote X, via C): the cross as a day cell keeps it (see `_rate`)} for one instant."""
+    return {
+        cross: f"{price_mark}{quotes[price]}/{dollars_mark}{quotes[dollars]}"
+        for cross, _prefix, _inverted, _quoter, price, price_mark, dollars, dollars_mark in plan
+    }
+
+
+def _rate(text: str) -> Decimal:
+    """A day cell's rate: a direct quote's rate text, or a triangulated observation's quotes.
+
+    A triangulated observation is kept undivided, as the rate texts of its two quotes:
+    ``"162.55/1.0812"`` is (EUR/JPY) / (EUR/USD), and a quote taken inverted has a ``~`` before
+    its rate (``"~11.55/~10.5"``: (1 / EUR/NOK) / (1 / USD/NOK), Norges Bank's way). Dividing
+    costs more than all the rest of keeping an observation, and most triangulated rates are
+    never compared (no other source quotes that pair that day): only the ones compared are
+    divided, here, to the same quotient `cross_rates` stores.
+
+    Cells written before the quotes were kept hold the quotient itself, which reads like a
+    direct quote.
+    """
+    price, divided, dollars = text.partition("/")
+    if not divided:
+        return Decimal(text)
+    return quotient(*_leg(price), *_leg(dollars))
+
+
+def _leg(text: str) -> tuple[str, bool]:
+    """(rate text, whether it is taken inverted) of one quote in a triangulated observation."""
+    return (text[len(_INVERTED) :], True) if text.startswith(_INVERTED) else (text, False)
+
+
+def _same_rate(was: str | None, now: str) -> bool:
+    """Whether a revised instant's cross kept its rate (the same quotes, or the same quotient)."""
+    return was is not None and (was == now or _rate(was) == _rate(now))
 
 
 @functools.lru_cache(maxsize=4096)  # per observation; there are few pairs and quoters
@@ -181,7 +262,7 @@ class _Rows:
             return []  # only one side that day (the common case): nothing to compare
         _, base, quote = key[0].split("|")
         day = from_micros(key[1] * DAY_US).date()
-        closes = cell.closes()
+        closes = cell.closes(_rate)
         names = []
         for triangulated in (q for q in closes if q.startswith("t|")):
             for direct in (q for q in closes if q.startswith("d|")):
