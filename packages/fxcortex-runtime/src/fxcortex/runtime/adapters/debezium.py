@@ -32,7 +32,8 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from operator import itemgetter
+from typing import Any, TypeVar
 
 from fxcortex.core import FxCortexError
 from fxcortex.core.batch import to_micros
@@ -42,6 +43,8 @@ OFFSET_BITS = 40
 """Offsets below 2**40 (a trillion messages per partition) keep positions of partitions apart."""
 _DECIMAL_SCHEMA = "org.apache.kafka.connect.data.Decimal"
 _OPS = {op.value: op for op in ChangeOp}
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class DecodeError(FxCortexError):
@@ -126,7 +129,10 @@ def _timestamp(value: Any) -> datetime:
         raise _Bad(f"observed_at {value!r} is not an ISO-8601 timestamp") from None
     if moment.tzinfo is None:
         raise _Bad(f"observed_at {value!r} has no zone")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:30+01:00: the instant is before year 1 in UTC
+        raise _Bad(f"observed_at {value!r} is out of range in UTC") from None
 
 
 def _text(image: Mapping[str, Any], column: str) -> str:
@@ -214,7 +220,9 @@ def decode(value: bytes | None, *, topic: str, partition: int, offset: int) -> R
         raise DecodeError(topic, partition, offset, str(error)) from None
     try:
         document = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+    # ValueError covers JSONDecodeError, UnicodeDecodeError and a number too long to convert
+    # (over sys.get_int_max_str_digits() digits).
+    except (ValueError, RecursionError) as error:
         raise DecodeError(topic, partition, offset, f"not JSON: {error}") from None
     try:
         return _change(document, position)
@@ -230,6 +238,16 @@ def decode(value: bytes | None, *, topic: str, partition: int, offset: int) -> R
 # analytics. `decode_row` reads the connector's usual message — a bare payload with the rate as
 # a string — straight into a row, checking everything the models check; any other shape goes
 # through `decode`, so both paths accept and refuse exactly the same messages.
+#
+# That fast path is what the analyzer pays per event, so it does as few Python operations as it
+# can: after orjson's parse, a message costs a handful of dict lookups. What repeats from message
+# to message — a series' (source, base, quote, kind), observed_at texts (a tick's time is shared
+# by every pair, a revision repeats its row's), rate texts — is checked once, by the full
+# decoder's rules, and then looked up in a cache of checked values. A value the caches do not
+# hold is checked and added; anything the fast path does not expect (a missing key, a list or an
+# object where text belongs, an unusual timestamp) sends the message to `decode`, which accepts
+# it or names what is wrong. The caches only ever hold texts (and tuples of texts) that passed
+# those checks, and no other JSON value equals a text, so a hit is always a value `decode` takes.
 
 _fast_loads: Callable[[bytes], Any]
 try:  # twice as fast as json on these envelopes; in the distributed extra
@@ -237,49 +255,111 @@ try:  # twice as fast as json on these envelopes; in the distributed extra
 except ImportError:  # pragma: no cover - a lean install
     _fast_loads = json.loads
 
-_VALID_SERIES: set[tuple[str, str, str, str]] = set()
 _ZERO = Decimal(0)
 _ABSENT = (None, None, None, None, None, None)
+_OFFSET_END = 1 << OFFSET_BITS
+_TS_MS_END = 2**32 * 1000
+"""Commit times before 2**32 s (year 2106) take the fast path: there ``ts_ms * 1000`` is exactly
+the µs of `decode`'s ``datetime.fromtimestamp(ts_ms / 1000)``, the float's error staying under
+half a µs; later ones (never a real commit time) go through `decode`, so both say the same."""
+
+_SHAPES: dict[str, tuple[str, bool, bool]] = {
+    "c": ("c", False, True),
+    "r": ("r", False, True),
+    "u": ("u", True, True),
+    "d": ("d", True, False),
+}
+"""op → (the op, whether it has a before image, whether it has an after image); a create or a
+read with a before image is valid but rare (`decode` checks that image, then drops it)."""
+
+_CACHE_LIMIT = 65_536
+"""Entries per cache: every series and a working set of times and rates fit. A full cache is
+emptied rather than kept in LRU order, which would cost on every hit; a flood of distinct values
+(a history load) then only refills it, and memory stays bounded."""
+_SERIES: dict[tuple[Any, ...], tuple[str, str, str, str]] = {}
+"""Checked (source, base, quote, kind) → itself: every row of a series holds the same four
+strings, whose hashes are then computed once for all the analytics' grouping, not per message."""
+_MICROS: dict[str, int] = {}
+"""A checked UTC observed_at text → µs since the epoch."""
+_RATES: dict[str, str] = {}
+"""A checked rate text → its text in the row (``str(Decimal(text))``, as `row_of` writes it)."""
+
+_SERIES_OF = itemgetter("source", "base", "quote", "kind")
 
 
-def _valid_series(source: Any, base: Any, quote: Any, kind: Any) -> bool:
-    series = (source, base, quote, kind)
-    try:
-        if series in _VALID_SERIES:  # only ever holds series of four checked strings
-            return True
-    except TypeError:  # an unhashable part (a list, an object): not a series
-        return False
-    if not all(type(part) is str for part in series) or not source:
-        return False
+def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
+    """``value``, kept in ``cache`` under ``key`` (emptying the cache first when it is full)."""
+    if len(cache) >= _CACHE_LIMIT:
+        cache.clear()
+    cache[key] = value
+    return value
+
+
+def _checked_series(key: tuple[Any, ...]) -> tuple[str, str, str, str] | None:
+    """``key`` if `decode` takes it as a series (text, a known pair, a kind), remembered."""
+    source, base, quote, kind = key
+    if type(source) is not str or type(base) is not str or type(quote) is not str:
+        return None
+    if type(kind) is not str or not source:
+        return None
     try:
         Pair.of(base, quote)
         QuoteKind(kind)
     except (FxCortexError, ValueError):
-        return False
-    if len(_VALID_SERIES) < 100_000:  # bounded: a flood of odd names cannot grow it forever
-        _VALID_SERIES.add(series)
-    return True
+        return None
+    return _remember(_SERIES, key, (source, base, quote, kind))
+
+
+def _checked_micros(observed: Any) -> int | None:
+    """The µs of an observed_at `decode` takes, remembered; None for anything else.
+
+    Debezium writes a timestamptz in UTC (``...Z``), the one case kept here; an offset goes
+    through `decode`. ``datetime.fromisoformat`` is C: a hand-written parser of the fixed format
+    in Python measured slower than it, and the cache spares both on a repeated time.
+    """
+    if type(observed) is not str:
+        return None
+    try:
+        moment = datetime.fromisoformat(observed)
+    except ValueError:
+        return None
+    if moment.tzinfo is not UTC:  # naive (refused) or another zone: `decode` says which
+        return None
+    return _remember(_MICROS, observed, to_micros(moment))
+
+
+def _checked_rate(rate: Any) -> str | None:
+    """The row's text of a rate `decode` takes (a positive finite number), remembered."""
+    if type(rate) is not str:
+        return None
+    try:
+        value = Decimal(rate)
+    except (ValueError, InvalidOperation):
+        return None
+    if not value.is_finite() or value <= _ZERO:
+        return None
+    return _remember(_RATES, rate, str(value))
 
 
 def _image_row(image: Any) -> tuple[Any, ...] | None:
     """The six row columns of an image, or None when it needs the full decoder's verdict."""
     if type(image) is not dict:
         return None
-    source, base, quote = image.get("source"), image.get("base"), image.get("quote")
-    kind, observed, rate = image.get("kind"), image.get("observed_at"), image.get("rate")
-    if not _valid_series(source, base, quote, kind) or type(observed) is not str:
-        return None
-    if type(rate) is not str:
-        return None
     try:
-        moment = datetime.fromisoformat(observed)
-        value = Decimal(rate)
-    except (ValueError, InvalidOperation):
+        key = _SERIES_OF(image)
+        observed, rate = image["observed_at"], image["rate"]
+        # Hashing a list or an object raises TypeError; any other value that is not a checked
+        # text is simply not found.
+        series, micros, text = _SERIES.get(key), _MICROS.get(observed), _RATES.get(rate)
+    except (KeyError, TypeError):  # a missing column, or a list or an object where text belongs
         return None
-    if moment.tzinfo is None or not value.is_finite() or value <= _ZERO:
+    if series is None and (series := _checked_series(key)) is None:
         return None
-    micros = to_micros(moment)
-    return (source, base, quote, kind, micros, str(value))
+    if micros is None and (micros := _checked_micros(observed)) is None:
+        return None
+    if text is None and (text := _checked_rate(rate)) is None:
+        return None
+    return (*series, micros, text)
 
 
 def row_of(change: RateChange) -> tuple[Any, ...]:
@@ -317,42 +397,42 @@ def decode_row(
         document = _fast_loads(value)
     except (ValueError, RecursionError):  # orjson's JSONDecodeError is a ValueError too
         document = None  # the full decoder says why
-    row = _fast_row(document, partition, offset) if type(document) is dict else None
-    if row is not None:
-        return row
+    if type(document) is dict and partition >= 0 and 0 <= offset < _OFFSET_END:
+        row = _fast_row(document, partition << OFFSET_BITS | offset)
+        if row is not None:
+            return row
     change = decode(value, topic=topic, partition=partition, offset=offset)
     return None if change is None else row_of(change)
 
 
-def _fast_row(document: dict[str, Any], partition: int, offset: int) -> tuple[Any, ...] | None:
-    op = document.get("op")
-    source = document.get("source")
-    if type(op) is not str or op not in _OPS or type(source) is not dict or "schema" in document:
+def _fast_row(document: dict[str, Any], position: int) -> tuple[Any, ...] | None:
+    """The row of a bare payload, or None when it needs the full decoder's verdict.
+
+    A document with an op is never the ``{"schema", "payload"}`` envelope, so it is a bare
+    payload to `decode` too.
+    """
+    try:
+        op, has_before, has_after = _SHAPES[document["op"]]
+        source = document["source"]
+        ts_ms = source["ts_ms"]
+        of_rates = source["schema"] == "fxcortex" and source["table"] == "rates"
+    except (KeyError, TypeError):  # no such key, an unknown or unhashable op, a source not a dict
         return None
-    if source.get("schema") != "fxcortex" or source.get("table") != "rates":
-        return None
-    ts_ms = source.get("ts_ms")
-    if type(ts_ms) is not int or not 0 <= ts_ms < 253_402_300_800_000:
-        return None
-    if not 0 <= offset < 1 << OFFSET_BITS or partition < 0:
+    if not of_rates or type(ts_ms) is not int or not 0 <= ts_ms < _TS_MS_END:
         return None
     before, after = document.get("before"), document.get("after")
-    after_row = _ABSENT if after is None else _image_row(after)
-    if op in ("u", "d"):
-        before_row = _ABSENT if before is None else _image_row(before)
+    if has_before:
+        before_row = _image_row(before)
     elif before is None:
         before_row = _ABSENT
     else:
-        return None  # a create or read with a before image: the full decoder checks and drops it
-    if after_row is None or before_row is None:
         return None
-    has_before, has_after = before_row[0] is not None, after_row[0] is not None
-    if op == "u":
-        shape_ok = has_after and has_before
-    elif op == "d":
-        shape_ok = has_before and not has_after
-    else:  # a create or a snapshot read
-        shape_ok = has_after and not has_before
-    if not shape_ok:
-        return None  # the full decoder names what is wrong
-    return (partition << OFFSET_BITS | offset, op, ts_ms * 1000, *before_row, *after_row)
+    if has_after:
+        after_row = _image_row(after)
+    elif after is None:
+        after_row = _ABSENT
+    else:
+        return None
+    if before_row is None or after_row is None:
+        return None
+    return (position, op, ts_ms * 1000, *before_row, *after_row)
