@@ -41,6 +41,13 @@ from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode_
 _SLICE_SECONDS = 0.5  # without a linger: how long one consume call waits at most
 
 
+def _position(message: Message) -> int:
+    """A polled message's change position (its partition and offset, as `decode_row` makes it)."""
+    partition, offset = message.partition(), message.offset()
+    assert partition is not None and offset is not None
+    return partition << OFFSET_BITS | offset
+
+
 class ChangeFeedError(FxCortexError):
     """Kafka failed in a way the feed cannot ride out (a fatal consumer error, a failed commit)."""
 
@@ -79,7 +86,7 @@ class KafkaChangeFeed:
         # Made on the first dead letter: most feeds never need one, nor its broker connections.
         self._producer: Producer | None = None
         self._polled: dict[tuple[str, int], int] = {}  # next offset to commit per partition
-        self._messages: dict[int, Message] = {}  # polled, not committed, by position
+        self._messages: list[Message] = []  # polled, not committed, with a change each
         self._in_hand: list[tuple[Any, ...]] = []  # rows decoded by the running poll
         self._flush: Callable[[Sequence[RateChange]], object] | None = None
         self.revocations = 0
@@ -130,7 +137,11 @@ class KafkaChangeFeed:
 
     def dead_letter(self, change: RateChange, reason: str, *, analyzer: str) -> None:
         """Set a polled change aside to the dead-letter topic: ``analyzer`` rejected it."""
-        message = self._messages.get(change.position)
+        # Rare (an analytic rejected a change): a scan, rather than a map kept for every message.
+        message = next(
+            (m for m in self._messages if _position(m) == change.position),
+            None,
+        )
         if message is None:
             raise ChangeFeedError(
                 f"change at position {change.position} is not in hand: it cannot be dead-lettered"
@@ -163,14 +174,17 @@ class KafkaChangeFeed:
                 # callback: they are the new owner's now, and were not committed here.
                 owned = {(p.topic, p.partition) for p in self._consumer.assignment()}
                 messages = [m for m in messages if (m.topic(), m.partition()) in owned]
+            # Per message this loop is most of what the feed costs beside decoding: locals only.
+            topic, polled, kept, keep = self.topic, self._polled, self._messages, changes.append
             for message in messages:
                 error = message.error()
                 if error is not None:
                     if error.code() == KafkaError._PARTITION_EOF or not error.fatal():
                         continue
                     raise ChangeFeedError(f"Kafka consumer of {self.topic}: {error.str()}")
-                topic, partition, offset = message.topic(), message.partition(), message.offset()
-                assert topic is not None and partition is not None and offset is not None
+                # the one topic subscribed to; a message without an error has both
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None
                 try:
                     row = decode_row(
                         message.value(), topic=topic, partition=partition, offset=offset
@@ -178,10 +192,10 @@ class KafkaChangeFeed:
                 except DecodeError as decode_error:
                     self._dead_letter(message, decode_error.reason)
                     row = None
-                self._polled[(topic, partition)] = offset + 1
+                polled[(topic, partition)] = offset + 1
                 if row is not None:
-                    changes.append(row)
-                    self._messages[row[0]] = message
+                    keep(row)
+                    kept.append(message)
             if caught_up and changes:
                 break
         self._in_hand = []
