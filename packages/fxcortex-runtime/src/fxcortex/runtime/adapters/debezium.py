@@ -32,7 +32,6 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from operator import itemgetter
 from typing import Any, TypeVar
 
 from fxcortex.core import FxCortexError
@@ -240,20 +239,19 @@ def decode(value: bytes | None, *, topic: str, partition: int, offset: int) -> R
 # through `decode`, so both paths accept and refuse exactly the same messages.
 #
 # That fast path is what the analyzer pays per event, so it does as few Python operations as it
-# can: after orjson's parse, a message costs a handful of dict lookups. What repeats from message
-# to message — a series' (source, base, quote, kind), observed_at texts (a tick's time is shared
-# by every pair, a revision repeats its row's), rate texts — is checked once, by the full
-# decoder's rules, and then looked up in a cache of checked values. A value the caches do not
-# hold is checked and added; anything the fast path does not expect (a missing key, a list or an
-# object where text belongs, an unusual timestamp) sends the message to `decode`, which accepts
-# it or names what is wrong. The caches only ever hold texts (and tuples of texts) that passed
-# those checks, and no other JSON value equals a text, so a hit is always a value `decode` takes.
+# can: msgspec reads the message into typed structs (`_Payload`), and then a handful of dict
+# lookups finish it. What repeats from message to message — a series' (source, base, quote,
+# kind), observed_at texts (a tick's time is shared by every pair, a revision repeats its row's),
+# rate texts — is checked once, by the full decoder's rules, and then looked up in a cache of
+# checked values. A value the caches do not hold is checked and added; anything the fast path
+# does not expect (a missing key, a list or an object where text belongs, an unusual timestamp)
+# sends the message to `decode`, which accepts it or names what is wrong. The caches only ever
+# hold texts that passed those checks, so a hit is always a value `decode` takes.
 
-_fast_loads: Callable[[bytes], Any]
-try:  # twice as fast as json on these envelopes; in the distributed extra
-    from orjson import loads as _fast_loads
-except ImportError:  # pragma: no cover - a lean install
-    _fast_loads = json.loads
+try:  # in the distributed extra, as the Kafka client is: without it every message is `decode`d
+    import msgspec
+except ImportError:  # pragma: no cover - a lean install, which has no Kafka feed either
+    msgspec = None  # type: ignore[assignment]
 
 _ZERO = Decimal(0)
 _ABSENT = (None, None, None, None, None, None)
@@ -283,8 +281,6 @@ _MICROS: dict[str, int] = {}
 """A checked UTC observed_at text → µs since the epoch."""
 _RATES: dict[str, str] = {}
 """A checked rate text → its text in the row (``str(Decimal(text))``, as `row_of` writes it)."""
-
-_SERIES_OF = itemgetter("source", "base", "quote", "kind")
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
@@ -343,16 +339,11 @@ def _checked_rate(rate: Any) -> str | None:
 
 def _image_row(image: Any) -> tuple[Any, ...] | None:
     """The six row columns of an image, or None when it needs the full decoder's verdict."""
-    if type(image) is not dict:
+    if image is None:
         return None
-    try:
-        key = _SERIES_OF(image)
-        observed, rate = image["observed_at"], image["rate"]
-        # Hashing a list or an object raises TypeError; any other value that is not a checked
-        # text is simply not found.
-        series, micros, text = _SERIES.get(key), _MICROS.get(observed), _RATES.get(rate)
-    except (KeyError, TypeError):  # a missing column, or a list or an object where text belongs
-        return None
+    key = (image.source, image.base, image.quote, image.kind)
+    observed, rate = image.observed_at, image.rate
+    series, micros, text = _SERIES.get(key), _MICROS.get(observed), _RATES.get(rate)
     if series is None and (series := _checked_series(key)) is None:
         return None
     if micros is None and (micros := _checked_micros(observed)) is None:
@@ -393,40 +384,40 @@ def decode_row(
     """`decode`, as a row laid out as `fxcortex.core.batch.ROW_COLUMNS` (None: nothing to apply)."""
     if not value:
         return None
-    try:
-        document = _fast_loads(value)
-    except (ValueError, RecursionError):  # orjson's JSONDecodeError is a ValueError too
-        document = None  # the full decoder says why
-    if type(document) is dict and partition >= 0 and 0 <= offset < _OFFSET_END:
-        row = _fast_row(document, partition << OFFSET_BITS | offset)
-        if row is not None:
-            return row
+    if _read_payload is not None and partition >= 0 and 0 <= offset < _OFFSET_END:
+        try:
+            payload = _read_payload(value)
+        except msgspec.MsgspecError:  # not JSON, or not the usual shape: the full decoder's turn
+            payload = None
+        if payload is not None:
+            row = _fast_row(payload, partition << OFFSET_BITS | offset)
+            if row is not None:
+                return row
     change = decode(value, topic=topic, partition=partition, offset=offset)
     return None if change is None else row_of(change)
 
 
-def _fast_row(document: dict[str, Any], position: int) -> tuple[Any, ...] | None:
-    """The row of a bare payload, or None when it needs the full decoder's verdict.
+def _fast_row(payload: Any, position: int) -> tuple[Any, ...] | None:
+    """The row of a bare payload (`_Payload`), or None when it needs the full decoder's verdict.
 
     A document with an op is never the ``{"schema", "payload"}`` envelope, so it is a bare
     payload to `decode` too.
     """
-    try:
-        op, has_before, has_after = _SHAPES[document["op"]]
-        source = document["source"]
-        ts_ms = source["ts_ms"]
-        of_rates = source["schema"] == "fxcortex" and source["table"] == "rates"
-    except (KeyError, TypeError):  # no such key, an unknown or unhashable op, a source not a dict
+    shape = _SHAPES.get(payload.op)
+    source = payload.source
+    ts_ms = source.ts_ms
+    if shape is None or source.schema != "fxcortex" or source.table != "rates":
         return None
-    if not of_rates or type(ts_ms) is not int or not 0 <= ts_ms < _TS_MS_END:
+    if not 0 <= ts_ms < _TS_MS_END:
         return None
-    before, after = document.get("before"), document.get("after")
+    op, has_before, has_after = shape
+    before, after = payload.before, payload.after
     if has_before:
         before_row = _image_row(before)
     elif before is None:
         before_row = _ABSENT
     else:
-        return None
+        return None  # a create or read with a before image: the full decoder checks and drops it
     if has_after:
         after_row = _image_row(after)
     elif after is None:
@@ -436,3 +427,32 @@ def _fast_row(document: dict[str, Any], position: int) -> tuple[Any, ...] | None
     if before_row is None or after_row is None:
         return None
     return (position, op, ts_ms * 1000, *before_row, *after_row)
+
+
+_read_payload: Callable[[bytes], Any] | None = None
+if msgspec is not None:
+    # The connector's usual message, typed: msgspec reads it straight into these structs (in C,
+    # skipping the fields not named, twice as fast as a parse into dicts) and refuses anything
+    # of another shape — a missing key, a number where text belongs — which then goes to
+    # `decode` for its verdict. Not tracked by the garbage collector: they hold only texts.
+
+    class _Image(msgspec.Struct, gc=False):
+        source: str
+        base: str
+        quote: str
+        kind: str
+        observed_at: str
+        rate: str
+
+    class _Source(msgspec.Struct, gc=False):
+        ts_ms: int
+        schema: str
+        table: str
+
+    class _Payload(msgspec.Struct, gc=False):
+        op: str
+        source: _Source
+        before: _Image | None = None
+        after: _Image | None = None
+
+    _read_payload = msgspec.json.Decoder(_Payload).decode
