@@ -335,3 +335,41 @@ def test_a_number_too_long_to_convert_is_a_decode_error() -> None:
 def test_commit_times_agree_up_to_year_9999(ts_ms: int) -> None:
     """Past 2**32 s the full decoder's float rounding shows; the fast path leaves those to it."""
     _assert_agrees(_change(ts_ms=ts_ms))
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"op": "c\xff", "source": {}}', "not JSON"),  # not UTF-8, where text is read
+        (b'{"op": "c"} trailing', "not JSON"),
+        (b"[" * 100_000, "not JSON"),  # nested deeper than either parser goes
+    ],
+)
+def test_bytes_the_typed_reader_refuses_get_the_full_decoders_error(
+    raw: bytes, reason: str
+) -> None:
+    for decoder in (decode, decode_row):
+        with pytest.raises(DecodeError, match=reason):
+            decoder(raw, topic=TOPIC, partition=0, offset=1)
+
+
+def test_what_only_the_standard_library_reads_is_still_decoded() -> None:
+    """A byte-order mark or a lone surrogate escape: msgspec refuses, `decode` reads them."""
+    change = _change()
+    with_bom = b"\xef\xbb\xbf" + change
+    _assert_agrees(with_bom)
+    surrogate = change.replace(b'"source": "', b'"source": "\\ud800', 1)
+    assert surrogate != change
+    _assert_agrees(surrogate)
+
+
+@given(st.data())
+def test_any_bytes_spliced_into_a_message_get_the_same_outcome_from_both_paths(
+    data: st.DataObject,
+) -> None:
+    """Whatever the bytes (broken UTF-8, stray quotes, brackets): the same row or the same error."""
+    message = _change()
+    at = data.draw(st.integers(min_value=0, max_value=len(message)))
+    cut = data.draw(st.integers(min_value=0, max_value=4))
+    spliced = message[:at] + data.draw(st.binary(max_size=6)) + message[at + cut :]
+    _assert_agrees(spliced)

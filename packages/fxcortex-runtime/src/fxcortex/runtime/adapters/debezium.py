@@ -386,8 +386,15 @@ def decode_row(
         return None
     if _read_payload is not None and partition >= 0 and 0 <= offset < _OFFSET_END:
         try:
+            if not value.isascii():
+                # msgspec checks the UTF-8 of what it reads, not of the fields it skips; the
+                # standard library refuses a message with any invalid byte, so check it all.
+                value.decode()
             payload = _read_payload(value)
-        except msgspec.MsgspecError:  # not JSON, or not the usual shape: the full decoder's turn
+        # Not JSON, not the usual shape, not UTF-8 (a UnicodeDecodeError, a ValueError), too
+        # deep: the full decoder's turn, which names what is wrong or accepts what msgspec is
+        # stricter about (a lone surrogate escape, a byte-order mark).
+        except (msgspec.MsgspecError, ValueError, RecursionError):
             payload = None
         if payload is not None:
             row = _fast_row(payload, partition << OFFSET_BITS | offset)
