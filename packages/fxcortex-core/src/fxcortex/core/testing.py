@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -127,7 +128,8 @@ class AnalyzerHarness:
 
 
 def _plain_value(value: Any, column_type: str) -> Any:
-    """A value as a store returns it: numpy scalars as Python ones, NaN as None, µs as times."""
+    """A value as a store returns it: numpy scalars as Python ones, NaN as None, µs as times,
+    texts of decimals as Decimals."""
     item = getattr(value, "item", None)
     if item is not None:
         value = item()
@@ -135,6 +137,8 @@ def _plain_value(value: Any, column_type: str) -> Any:
         return None
     if column_type.startswith("DateTime64") and isinstance(value, int):
         return from_micros(value)
+    if column_type.startswith("Decimal") and isinstance(value, str):
+        return Decimal(value)  # a rate's text, which the store casts
     return value
 
 

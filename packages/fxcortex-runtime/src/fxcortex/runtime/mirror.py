@@ -16,10 +16,9 @@ Registered like any analytic (entry point ``rate_mirror`` of fxcortex-runtime);
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from decimal import Decimal
 
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
-from fxcortex.core.batch import from_micros, images
+from fxcortex.core.batch import images
 
 NAME = "rate_mirror"
 TABLE = TableSpec(
@@ -35,7 +34,7 @@ TABLE = TableSpec(
     key=("source", "base", "quote", "kind", "observed_at"),
     description="Every observation as the rate store last had it (deleted ones marked)",
 )
-_NO_RATE = Decimal(0)  # a deleted row's rate is ignored by the store
+_NO_RATE = "0"  # a deleted row's rate is ignored by the store
 
 
 class RateMirror:
@@ -62,8 +61,10 @@ class RateMirror:
                     "base": [key[1] for key in keys],
                     "quote": [key[2] for key in keys],
                     "kind": [key[3] for key in keys],
-                    "observed_at": [from_micros(key[4]) for key in keys],
-                    "rate": [_NO_RATE if rate is None else Decimal(rate) for rate, _ in values],
+                    # As the feed has them: µs and the rate's text, which the stores take as
+                    # they are (a datetime and a Decimal per row would only be undone again).
+                    "observed_at": [key[4] for key in keys],
+                    "rate": [_NO_RATE if rate is None else rate for rate, _ in values],
                 },
                 versions=[position for _, position in values],
                 deleted=[rate is None for rate, _ in values],
