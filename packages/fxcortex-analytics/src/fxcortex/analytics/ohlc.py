@@ -27,7 +27,6 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -40,7 +39,6 @@ from fxcortex.analytics.buckets import (
     bucket_end,
     bucket_start,
     bucket_starts,
-    from_micros,
 )
 from fxcortex.core import (
     AnalyzerContext,
@@ -427,8 +425,10 @@ def _append(
     columns["quote"].append(quote)
     columns["kind"].append(kind)
     columns["resolution"].append(resolution.value)
-    columns["bucket_start"].append(from_micros(start))
-    open_, high, low, close = (Decimal(p) for p in prices) if prices else (Decimal(0),) * 4
+    # µs and the prices' texts, as the stores take them: a datetime and a Decimal per value
+    # would only be turned back by the store adapter.
+    columns["bucket_start"].append(start)
+    open_, high, low, close = prices if prices else ("0",) * 4
     columns["open"].append(open_)
     columns["high"].append(high)
     columns["low"].append(low)
