@@ -15,7 +15,7 @@ tick a second) and the same server:
   sample (``--rowwise-rows``, default 50,000: the million would take a minute a round), each
   reported as rows/s;
 - **ceiling**: a bare binary COPY of the same rows, encoded as the store encodes them
-  (`QuoteCopyEncoder`), into an UNLOGGED table with no index: the practical maximum for getting
+  (`copy_chunks`), into an UNLOGGED table with no index: the practical maximum for getting
   these rows into this server from Python.
 
 Every timing starts from the same list of `Quote` objects and includes turning them into rows.
@@ -51,7 +51,7 @@ from typing import Any
 import psycopg
 
 from fxcortex.core import Pair, Quote, QuoteKind
-from fxcortex.runtime.adapters.pgcopy import QuoteCopyEncoder
+from fxcortex.runtime.adapters.pgcopy import copy_chunks
 from fxcortex.runtime.adapters.postgres import (
     _COPY_STAGING,
     PostgresRateStore,
@@ -185,7 +185,7 @@ def run_on_conflict(conninfo: str, quotes: list[Quote]) -> float:
     def load() -> None:
         with store.pool.connection() as connection:
             with connection.cursor() as cursor, cursor.copy(_COPY_STAGING) as copy:
-                for chunk in QuoteCopyEncoder().chunks(quotes):
+                for chunk in copy_chunks(quotes):
                     copy.write(chunk)
             _expect(connection.execute(ON_CONFLICT).rowcount, len(quotes))
 
@@ -231,7 +231,7 @@ def run_ceiling(conninfo: str, quotes: list[Quote]) -> float:
             connection.cursor() as cursor,
             cursor.copy("COPY bench_ceiling FROM STDIN (FORMAT BINARY)") as copy,
         ):
-            for chunk in QuoteCopyEncoder().chunks(quotes):
+            for chunk in copy_chunks(quotes):
                 copy.write(chunk)
 
     try:

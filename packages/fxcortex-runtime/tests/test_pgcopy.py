@@ -24,7 +24,7 @@ from fxcortex.runtime.adapters.pgcopy import (
     COLUMNS,
     SIGNATURE,
     TRAILER,
-    QuoteCopyEncoder,
+    copy_chunks,
     numeric_field,
 )
 
@@ -120,7 +120,7 @@ def test_encoded_quotes_read_back_as_the_quotes_with_trimmed_rates(
     quotes = [
         quote(pair, str(rate), when, source, kind) for pair, rate, when, source, kind in specs
     ]
-    rows = read_rows(b"".join(QuoteCopyEncoder().chunks(quotes)))
+    rows = read_rows(b"".join(copy_chunks(quotes)))
     assert rows == [
         (q.source, q.pair.base.code, q.pair.quote.code, q.kind.value, q.observed_at, q.rate)
         for q in quotes
@@ -137,7 +137,7 @@ def test_a_large_load_is_cut_into_chunks_that_join_into_one_copy() -> None:
         quote("EUR/USD", f"1.{i % 997:03d}0", start + timedelta(microseconds=7 * i))
         for i in range(40_000)
     ]
-    chunks = list(QuoteCopyEncoder().chunks(quotes))
+    chunks = list(copy_chunks(quotes))
     assert len(chunks) > 1
     rows = read_rows(b"".join(chunks))
     assert [row[4] for row in rows] == [q.observed_at for q in quotes]
@@ -145,4 +145,4 @@ def test_a_large_load_is_cut_into_chunks_that_join_into_one_copy() -> None:
 
 
 def test_no_quotes_is_an_empty_copy() -> None:
-    assert b"".join(QuoteCopyEncoder().chunks([])) == SIGNATURE + TRAILER
+    assert b"".join(copy_chunks([])) == SIGNATURE + TRAILER

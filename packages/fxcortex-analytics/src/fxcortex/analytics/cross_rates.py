@@ -116,17 +116,18 @@ def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
         if in_dollars is None:
             in_dollars = _price(quotes[dollars], dollars_inverted)
             dollar_prices[(dollars, dollars_inverted)] = in_dollars
-        out[(currency, via)] = _CONTEXT.divide(
-            _price(quotes[price], price_inverted), in_dollars
-        ).quantize(_SCALE, context=_CONTEXT)
+        out[(currency, via)] = _divided(_price(quotes[price], price_inverted), in_dollars)
     return out
 
 
 def quotient(price: str, price_inverted: bool, dollars: str, dollars_inverted: bool) -> Decimal:
     """One cross from the rate texts of its two quotes: the quotient `crosses` works out."""
-    return _CONTEXT.divide(
-        _price(price, price_inverted), _price(dollars, dollars_inverted)
-    ).quantize(_SCALE, context=_CONTEXT)
+    return _divided(_price(price, price_inverted), _price(dollars, dollars_inverted))
+
+
+def _divided(price: Decimal, dollars: Decimal) -> Decimal:
+    """USD/X from the prices of X and of USD in the common currency, to the table's decimals."""
+    return _CONTEXT.divide(price, dollars).quantize(_SCALE, context=_CONTEXT)
 
 
 def _price(text: str, inverted: bool) -> Decimal:

@@ -36,7 +36,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Produ
 from fxcortex.core import FxCortexError
 from fxcortex.core.batch import ChangeRows
 from fxcortex.core.models import RateChange
-from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode_row
+from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode_row, position_of
 
 _SLICE_SECONDS = 0.5  # without a linger: how long one consume call waits at most
 
@@ -45,7 +45,7 @@ def _position(message: Message) -> int:
     """A polled message's change position (its partition and offset, as `decode_row` makes it)."""
     partition, offset = message.partition(), message.offset()
     assert partition is not None and offset is not None
-    return partition << OFFSET_BITS | offset
+    return position_of(partition, offset)
 
 
 class ChangeFeedError(FxCortexError):

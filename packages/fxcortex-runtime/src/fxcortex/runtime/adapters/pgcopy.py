@@ -4,7 +4,7 @@ psycopg formats a COPY row field by field through its dumpers; for a quote that 
 more than PostgreSQL needs to store the row, and most of it goes on the ``numeric``. Yet most of a
 load repeats itself: a load has a handful of series, so the four text columns of a row are one of
 a few byte strings; quotes come in time order, so the timestamp is often the previous row's; and
-a rate of a few significant digits recurs within a load. `QuoteCopyEncoder` keeps those pieces
+a rate of a few significant digits recurs within a load. `copy_chunks` keeps those pieces
 encoded and joins them, which brings a row to well under a microsecond.
 
 The format is PostgreSQL's documented binary COPY format (``COPY … FROM STDIN (FORMAT BINARY)``):
@@ -18,23 +18,23 @@ from __future__ import annotations
 import decimal
 import struct
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from fxcortex.core import Quote
+from fxcortex.core.batch import to_micros
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # no flags, no header extension
 TRAILER = struct.pack(">h", -1)
 COLUMNS = ("source", "base", "quote", "kind", "observed_at", "rate")
 """The columns a row fills, in order: name them in the ``COPY`` statement."""
 
-_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # timestamptz counts µs from here
-_MICROSECOND = timedelta(microseconds=1)
+_PG_EPOCH_MICROS = to_micros(datetime(2000, 1, 1, tzinfo=UTC))  # timestamptz counts µs from here
 _TIMESTAMP = struct.Struct(">iq")  # length 8, then the µs
 _NUMERIC_HEADER = struct.Struct(">ihhHH")  # length, ndigits, weight, sign, dscale
 _NUMERIC_DIGIT_BASE = 10_000  # numeric's digits are base-10000, each an int16
 _CHUNK_PIECES = 3 * 16_384  # rows of about 60 bytes: chunks of about a megabyte
-_RATE_CACHE_LIMIT = 200_000  # distinct rates remembered per encoder: a few MB at most
+_RATE_CACHE_LIMIT = 200_000  # distinct rates remembered per load: a few MB at most
 # Trimming without rounding: the default context would cut a rate to 28 significant digits.
 _EXACT = decimal.Context(prec=decimal.MAX_PREC)
 
@@ -75,50 +75,44 @@ def text_field(value: str) -> bytes:
     return struct.pack(">i", len(encoded)) + encoded
 
 
-class QuoteCopyEncoder:
-    """Turns quotes into binary COPY data for the columns `COLUMNS`, reusing encoded pieces.
+def copy_chunks(quotes: Iterable[Quote]) -> Iterator[bytes]:
+    """Binary COPY data of ``quotes`` for the columns `COLUMNS`, in chunks of about a megabyte.
 
-    One encoder serves one load: its caches are sized for that and are dropped with it.
+    Signature to trailer. Pieces that repeat are encoded once per call, that is per load.
     """
-
-    def __init__(self) -> None:
-        self._series: dict[tuple[str, str, str, str], bytes] = {}
-        self._rates: dict[str, bytes] = {}
-
-    def chunks(self, quotes: Iterable[Quote]) -> Iterator[bytes]:
-        """The whole COPY data, signature to trailer, in chunks of about a megabyte."""
-        series, rates = self._series, self._rates
-        timestamp = _TIMESTAMP.pack
-        pending: list[bytes] = [SIGNATURE]
-        append = pending.append
-        last_time: datetime | None = None
-        time_field = b""
-        for q in quotes:
-            pair = q.pair
-            key = (q.source, pair.base.code, pair.quote.code, q.kind.value)
-            prefix = series.get(key)
-            if prefix is None:
-                # the field count, the four text fields
-                prefix = series[key] = struct.pack(">h", len(COLUMNS)) + b"".join(
-                    text_field(text) for text in key
-                )
-            if q.observed_at != last_time:
-                last_time = q.observed_at
-                time_field = timestamp(8, (last_time - _PG_EPOCH) // _MICROSECOND)
-            # Keyed by the text: a Decimal's own hash is computed on first use, and every quote
-            # brings a Decimal of its own, so hashing them would cost more than the encoding saves.
-            text = str(q.rate)
-            rate = rates.get(text)
-            if rate is None:
-                if len(rates) >= _RATE_CACHE_LIMIT:
-                    rates.clear()
-                rate = rates[text] = numeric_field(q.rate)
-            append(prefix)
-            append(time_field)
-            append(rate)
-            if len(pending) >= _CHUNK_PIECES:
-                yield b"".join(pending)
-                pending = []
-                append = pending.append
-        pending.append(TRAILER)
-        yield b"".join(pending)
+    series: dict[tuple[str, str, str, str], bytes] = {}
+    rates: dict[str, bytes] = {}
+    timestamp = _TIMESTAMP.pack
+    pending: list[bytes] = [SIGNATURE]
+    append = pending.append
+    last_time: datetime | None = None
+    time_field = b""
+    for q in quotes:
+        pair = q.pair
+        key = (q.source, pair.base.code, pair.quote.code, q.kind.value)
+        prefix = series.get(key)
+        if prefix is None:
+            # the field count, the four text fields
+            prefix = series[key] = struct.pack(">h", len(COLUMNS)) + b"".join(
+                text_field(text) for text in key
+            )
+        if q.observed_at != last_time:
+            last_time = q.observed_at
+            time_field = timestamp(8, to_micros(last_time) - _PG_EPOCH_MICROS)
+        # Keyed by the text: a Decimal's own hash is computed on first use, and every quote
+        # brings a Decimal of its own, so hashing them would cost more than the encoding saves.
+        text = str(q.rate)
+        rate = rates.get(text)
+        if rate is None:
+            if len(rates) >= _RATE_CACHE_LIMIT:
+                rates.clear()
+            rate = rates[text] = numeric_field(q.rate)
+        append(prefix)
+        append(time_field)
+        append(rate)
+        if len(pending) >= _CHUNK_PIECES:
+            yield b"".join(pending)
+            pending = []
+            append = pending.append
+    pending.append(TRAILER)
+    yield b"".join(pending)

@@ -42,7 +42,7 @@ import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from fxcortex.core import FetchWindow, LoadResult, Pair, Quote, QuoteKind, StoreError
-from fxcortex.runtime.adapters.pgcopy import COLUMNS, QuoteCopyEncoder
+from fxcortex.runtime.adapters.pgcopy import COLUMNS, copy_chunks
 from fxcortex.runtime.ledger import BackfillRecord, RunRecord, Trigger, run_record
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ CREATE TEMPORARY TABLE IF NOT EXISTS fxcortex_staging (
     rate        numeric     NOT NULL
 ) ON COMMIT DELETE ROWS
 """
-_STAGING_COLUMNS = ", ".join(COLUMNS)  # the order QuoteCopyEncoder writes
+_STAGING_COLUMNS = ", ".join(COLUMNS)  # the order copy_chunks writes
 _COPY_STAGING = f"COPY pg_temp.fxcortex_staging ({_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
 _SAME_KEY = """
     {t}.source = s.source AND {t}.base = s.base AND {t}.quote = s.quote
@@ -389,10 +389,10 @@ class PostgresRateStore:
 
 
 def _copy(connection: psycopg.Connection[Any], statement: str, quotes: Iterable[Quote]) -> None:
-    # Our own binary rows (`QuoteCopyEncoder`): psycopg's per-field dumpers took longer to
+    # Our own binary rows (`copy_chunks`): psycopg's per-field dumpers took longer to
     # format a quote than the server took to store it.
     with connection.cursor() as cursor, cursor.copy(statement) as copy:
-        for chunk in QuoteCopyEncoder().chunks(quotes):
+        for chunk in copy_chunks(quotes):
             copy.write(chunk)
 
 
