@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import decimal
 import struct
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -18,7 +19,7 @@ from psycopg import adapters
 from psycopg.adapt import PyFormat, Transformer
 from psycopg.pq import Format
 
-from fxcortex.core import Quote, QuoteKind
+from fxcortex.core import Currency, Pair, Quote, QuoteKind
 from fxcortex.core.testing import quote
 from fxcortex.runtime.adapters.pgcopy import (
     COLUMNS,
@@ -146,3 +147,28 @@ def test_a_large_load_is_cut_into_chunks_that_join_into_one_copy() -> None:
 
 def test_no_quotes_is_an_empty_copy() -> None:
     assert b"".join(copy_chunks([])) == SIGNATURE + TRAILER
+
+
+def test_a_pair_made_where_a_freed_one_was_keeps_its_own_codes() -> None:
+    # The series cache is keyed by the pair's identity. A generator's quotes may be freed as
+    # they are encoded, and a new Pair then made at a freed one's address (this generator does
+    # exactly that); each quote must still be written with its own codes.
+    rate, when = Decimal("1.5"), datetime(2024, 1, 1, tzinfo=UTC)
+
+    def two_batches() -> Iterator[Quote]:
+        for base, quote_code in (("EUR", "USD"), ("GBP", "JPY")):
+            batch = [
+                # a new object each time, not Pair.of
+                Quote(
+                    pair=Pair(Currency.of(base), Currency.of(quote_code)),
+                    rate=rate,
+                    observed_at=when,
+                    source="ecb",
+                )
+                for _ in range(100)
+            ]
+            yield from batch
+            del batch
+
+    rows = read_rows(b"".join(copy_chunks(two_batches())))
+    assert [(row[1], row[2]) for row in rows] == [("EUR", "USD")] * 100 + [("GBP", "JPY")] * 100

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from fxcortex.core import Quote
+from fxcortex.core import Pair, Quote, QuoteKind
 from fxcortex.core.batch import to_micros
 
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)  # no flags, no header extension
@@ -80,7 +80,10 @@ def copy_chunks(quotes: Iterable[Quote]) -> Iterator[bytes]:
 
     Signature to trailer. Pieces that repeat are encoded once per call, that is per load.
     """
-    series: dict[tuple[str, str, str, str], bytes] = {}
+    # Keyed by the pair's identity: hashing a Pair (an attrs class) costs more than the rest of
+    # the row. The pair is kept in the value, so its id cannot be reused by another object while
+    # the cache lives; a kind (an enum member) and a source (a str) hash cheaply.
+    series: dict[tuple[str, int, QuoteKind], tuple[bytes, Pair]] = {}
     rates: dict[str, bytes] = {}
     timestamp = _TIMESTAMP.pack
     pending: list[bytes] = [SIGNATURE]
@@ -89,13 +92,14 @@ def copy_chunks(quotes: Iterable[Quote]) -> Iterator[bytes]:
     time_field = b""
     for q in quotes:
         pair = q.pair
-        key = (q.source, pair.base.code, pair.quote.code, q.kind.value)
-        prefix = series.get(key)
-        if prefix is None:
+        key = (q.source, id(pair), q.kind)
+        entry = series.get(key)
+        if entry is None:
             # the field count, the four text fields
-            prefix = series[key] = struct.pack(">h", len(COLUMNS)) + b"".join(
-                text_field(text) for text in key
-            )
+            texts = (q.source, pair.base.code, pair.quote.code, q.kind.value)
+            prefix = struct.pack(">h", len(COLUMNS)) + b"".join(text_field(t) for t in texts)
+            entry = series[key] = (prefix, pair)
+        prefix = entry[0]
         if q.observed_at != last_time:
             last_time = q.observed_at
             time_field = timestamp(8, to_micros(last_time) - _PG_EPOCH_MICROS)
