@@ -109,31 +109,46 @@ class TableWrite:
 
     @staticmethod
     def merge(writes: Sequence[TableWrite]) -> list[TableWrite]:
-        """Concatenate writes to the same table, keeping first-seen table order."""
-        merged: dict[str, TableWrite] = {}
+        """One write per table, in first-seen table order; the inputs are left unchanged.
+
+        A table written once keeps that write as it is, numpy columns included: turning them into
+        lists here cost the analyzer a Python object per value, which the stores then converted
+        back. Columns of several writes are joined: numpy arrays into one array, else as a list.
+        """
+        by_table: dict[str, list[TableWrite]] = {}
         for write in writes:
-            if write.table not in merged:
-                merged[write.table] = TableWrite(
-                    table=write.table,
-                    columns={name: _listed(values) for name, values in write.columns.items()},
-                    versions=list(write.versions),
-                    deleted=list(write.deleted),
-                )
+            by_table.setdefault(write.table, []).append(write)
+        merged = []
+        for table, parts in by_table.items():
+            if len(parts) == 1:
+                merged.append(parts[0])
                 continue
-            target = merged[write.table]
-            if target.columns.keys() != write.columns.keys():
-                raise InvalidValueError(
-                    f"writes to {write.table} disagree on columns: {sorted(target.columns)} and "
-                    f"{sorted(write.columns)}"
+            names = parts[0].columns.keys()
+            for part in parts[1:]:
+                if part.columns.keys() != names:
+                    raise InvalidValueError(
+                        f"writes to {table} disagree on columns: {sorted(names)} and "
+                        f"{sorted(part.columns)}"
+                    )
+            merged.append(
+                TableWrite(
+                    table=table,
+                    columns={name: _joined([p.columns[name] for p in parts]) for name in names},
+                    versions=[v for part in parts for v in part.versions],
+                    deleted=[d for part in parts for d in part.deleted],
                 )
-            for name, values in write.columns.items():
-                target.columns[name].extend(_listed(values))
-            target.versions.extend(write.versions)
-            target.deleted.extend(write.deleted)
-        return list(merged.values())
+            )
+        return merged
 
 
-def _listed(values: Any) -> list[Any]:
-    """A column as a new list (a numpy array's plain values, NaN kept as NaN)."""
-    tolist = getattr(values, "tolist", None)
-    return list(tolist()) if tolist is not None else list(values)
+def _joined(columns: Sequence[Any]) -> Any:
+    """Columns one after the other: one numpy array if all are arrays, else a new list."""
+    if all(hasattr(values, "dtype") for values in columns):
+        import numpy  # only ever here with numpy arrays in hand; core does not depend on it
+
+        return numpy.concatenate(columns)
+    joined: list[Any] = []
+    for values in columns:
+        tolist = getattr(values, "tolist", None)  # a numpy array's plain values, NaN kept
+        joined.extend(tolist() if tolist is not None else values)
+    return joined
