@@ -135,6 +135,30 @@ def test_a_revision_behind_the_head_rewrites_the_rows_it_feeds_and_re_archives()
     assert streamed.rows("returns") == recompute(returns.analyzer(), log, _DAILY).rows("returns")
 
 
+@pytest.mark.parametrize("name", sorted(ANALYTICS))
+def test_a_head_kept_larger_by_an_earlier_version_shrinks_and_stays_equal_to_batch(
+    name: str,
+) -> None:
+    # Earlier versions kept heads of 4,096–8,192 observations; a state they wrote must go on
+    # under a smaller head: archived down to it on the next batch, outputs unchanged.
+    log = build_log(history(700, intraday=False))
+    earlier = attrs.evolve(ANALYTICS[name](), head_size=400)
+    now = attrs.evolve(ANALYTICS[name](), head_size=60)
+    first_part = 500
+    streamed = AnalyzerHarness(earlier, intervals=_DAILY)
+    streamed.feed(log.changes[:first_part])
+    lookback = now.formula.lookback(timedelta(days=1))
+    assert lookback is not None
+    bound = 2 * max(60, lookback + 1)  # a head archives when it grows beyond twice its length
+    assert len(_head(streamed.cache, name).times) > bound
+    streamed.analyzer = now
+    for start in range(first_part, len(log.changes), 30):
+        streamed.feed(log.changes[start : start + 30])
+    assert len(_head(streamed.cache, name).times) <= bound
+    table = now.table.name
+    assert streamed.rows(table) == recompute(ANALYTICS[name](), log, _DAILY).rows(table)
+
+
 def test_window_sums_do_not_depend_on_where_the_array_starts() -> None:
     values = np.random.default_rng(5).normal(size=500)
     whole = window_sums(values, 20)
