@@ -31,6 +31,7 @@ import numpy as np
 import orjson
 
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
+from fxcortex.core.batch import ChangeRows, Series
 from fxcortex.core.batch import images as change_images
 
 NAME = "cross_rates"
@@ -109,15 +110,49 @@ def crosses(quotes: dict[str, str]) -> dict[tuple[str, str], Decimal]:
     A source quoting everything against one base (the ECB) divides once per cross and inverts
     nothing.
     """
-    out = {}
-    dollar_prices: dict[tuple[str, bool], Decimal] = {}  # one per common currency, parsed once
-    for currency, via, price, price_inverted, dollars, dollars_inverted in routes(tuple(quotes)):
-        in_dollars = dollar_prices.get((dollars, dollars_inverted))
-        if in_dollars is None:
-            in_dollars = _price(quotes[dollars], dollars_inverted)
-            dollar_prices[(dollars, dollars_inverted)] = in_dollars
-        out[(currency, via)] = _divided(_price(quotes[price], price_inverted), in_dollars)
-    return out
+    plan = _plan(tuple(quotes))
+    return dict(zip(plan.crosses, plan.rates(quotes), strict=True))
+
+
+class _Plan:
+    """`routes` laid out for working out an instant's crosses and writing its rows.
+
+    Built once per set of pairs (see `routes`), so that an instant costs one division per cross
+    and a few list extensions, rather than a lookup, a tuple and a name per cross.
+    """
+
+    __slots__ = ("crosses", "currencies", "dollar_legs", "names", "steps", "vias")
+
+    def __init__(self, pairs: tuple[str, ...]) -> None:
+        found = routes(pairs)
+        self.crosses = [(route.currency, route.via) for route in found]
+        self.currencies = [route.currency for route in found]
+        self.vias = [route.via for route in found]
+        self.names = [f"{currency}|{via}" for currency, via in self.crosses]
+        # The dollar price of each common currency is parsed once per instant.
+        legs = list(dict.fromkeys((route.dollars, route.dollars_inverted) for route in found))
+        self.dollar_legs = legs
+        # (pair giving the price of X, whether inverted, index of its dollar price in C)
+        self.steps = [
+            (route.price, route.price_inverted, legs.index((route.dollars, route.dollars_inverted)))
+            for route in found
+        ]
+
+    def rates(self, quotes: dict[str, str]) -> list[Decimal]:
+        """USD/X of each cross, in `routes` order: `quotient` of its two quotes."""
+        divide, quantize = _CONTEXT.divide, _CONTEXT.quantize
+        dollars = [_price(quotes[pair], inverted) for pair, inverted in self.dollar_legs]
+        out = []
+        for price, inverted, leg in self.steps:
+            rate = Decimal(quotes[price])
+            if inverted:
+                rate = divide(_ONE, rate)
+            # = _divided(rate, dollars[leg]), inlined: it runs once per row written
+            out.append(quantize(divide(rate, dollars[leg]), _SCALE))
+        return out
+
+
+_plan = functools.lru_cache(maxsize=1024)(_Plan)  # per set of pairs, like `routes`
 
 
 def quotient(price: str, price_inverted: bool, dollars: str, dollars_inverted: bool) -> Decimal:
@@ -151,7 +186,8 @@ def apply_quotes(
             quotes.pop(pair, None)
         else:
             quotes[pair] = rate
-        newest = max(newest, position)
+        if position > newest:
+            newest = position
     return newest
 
 
@@ -165,67 +201,123 @@ class CrossRatesAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the crosses of every instant it changed."""
-        by_cell: dict[str, list[tuple[str, str | None, int]]] = defaultdict(list)
-        for (source, base, quote, kind), micros, rate, position in change_images(changes):
-            by_cell[f"{source}|{kind}|{micros}"].append((f"{base}/{quote}", rate, position))
-        if not by_cell:
+        by_instant = instants(changes)
+        if not by_instant:
             return []
-        stored = context.state.get_many(by_cell)
+        keys = {
+            f"{source}|{kind}|{micros}": (source, kind, micros)
+            for source, kind, micros in by_instant
+        }
+        stored = context.state.get_many(keys)
         rows = _Rows()
-        for key, entries in by_cell.items():
-            last_position, quotes, written = (
-                orjson.loads(stored[key]) if key in stored else (-1, {}, [])
-            )
-            newest = apply_quotes(quotes, entries, last_position)
+        for key, instant in keys.items():
+            raw = stored.get(key)
+            last_position, quotes, written = orjson.loads(raw) if raw is not None else (-1, {}, [])
+            newest = apply_quotes(quotes, by_instant[instant], last_position)
             if newest < 0:
                 continue
-            source, kind, instant = key.split("|")
-            micros = int(instant)
-            found = crosses(quotes)
-            names = [f"{currency}|{via}" for currency, via in found]
-            for (currency, via), rate_found in found.items():
-                rows.add(source, kind, currency, via, micros, rate_found, newest, False)
-            for gone in set(written) - set(names):
-                currency, via = gone.split("|")
-                rows.add(source, kind, currency, via, micros, Decimal(0), newest, True)
+            source, kind, micros = instant
+            plan = _plan(tuple(quotes))
+            names = plan.names
+            if names:
+                rows.extend(source, kind, micros, plan, plan.rates(quotes), newest)
+            if written and written != names:  # rows it no longer has
+                for gone in set(written) - set(names):
+                    currency, via = gone.split("|")
+                    rows.withdraw(source, kind, currency, via, micros, newest)
             # kept even when empty: its position guards against re-delivered deletes
             context.state.put(key, orjson.dumps([newest, quotes, names]))
         return [rows.table_write()] if rows.versions else []
 
 
-@attrs.define
-class _Rows:
-    columns: dict[str, list[Any]] = attrs.Factory(
-        lambda: {name: [] for name in TABLE.column_names if name != "observed_at"}
-    )
-    times: list[int] = attrs.Factory(list)
-    versions: list[int] = attrs.Factory(list)
-    deleted: list[bool] = attrs.Factory(list)
+Instant = tuple[str, str, int]
+"""(source, kind, µs): one source's quotes at one instant."""
 
-    def add(
-        self,
-        source: str,
-        kind: str,
-        currency: str,
-        via: str,
-        micros: int,
-        rate: Decimal,
-        version: int,
-        deleted: bool,
+InstantEntry = tuple[str, str | None, int]
+"""(pair "C/X", rate text or None for a removal, position)"""
+
+
+def instants(changes: Sequence[RateChange]) -> dict[Instant, list[InstantEntry]]:
+    """The batch's images per instant, in feed order: the cells of this analytic.
+
+    `triangulation` keeps the same cells: computed once per batch of a feed and shared
+    (read-only).
+    """
+    if isinstance(changes, ChangeRows):
+        return changes.derived("cross_rates.instants", _instants)
+    return _instants(changes)
+
+
+def _instants(changes: Sequence[RateChange]) -> dict[Instant, list[InstantEntry]]:
+    out: dict[Instant, list[InstantEntry]] = {}
+    # Per series, its (source, kind, pair): a batch has few series and many images of each.
+    known: dict[Series, tuple[str, str, str]] = {}
+    for series, micros, rate, position in change_images(changes):
+        names = known.get(series)
+        if names is None:
+            source, base, quote, kind = series
+            names = known[series] = (source, kind, f"{base}/{quote}")
+        instant = (names[0], names[1], micros)
+        entries = out.get(instant)
+        if entries is None:
+            out[instant] = [(names[2], rate, position)]
+        else:
+            entries.append((names[2], rate, position))
+    return out
+
+
+class _Rows:
+    """The rows of one batch, column by column (`base` is always USD)."""
+
+    __slots__ = ("deleted", "kinds", "quotes", "rates", "sources", "times", "versions", "vias")
+
+    def __init__(self) -> None:
+        self.sources: list[str] = []
+        self.kinds: list[str] = []
+        self.quotes: list[str] = []
+        self.vias: list[str] = []
+        self.times: list[int] = []
+        self.rates: list[Decimal] = []
+        self.versions: list[int] = []
+        self.deleted: list[bool] = []
+
+    def extend(
+        self, source: str, kind: str, micros: int, plan: _Plan, rates: list[Decimal], version: int
     ) -> None:
-        for name, value in zip(
-            ("source", "kind", "base", "quote", "via", "rate"),
-            (source, kind, TARGET, currency, via, rate),
-            strict=True,
-        ):
-            self.columns[name].append(value)
+        """An instant's crosses: a list extension per column, not appends per row."""
+        count = len(rates)
+        self.sources.extend([source] * count)
+        self.kinds.extend([kind] * count)
+        self.quotes.extend(plan.currencies)
+        self.vias.extend(plan.vias)
+        self.times.extend([micros] * count)
+        self.rates.extend(rates)
+        self.versions.extend([version] * count)
+        self.deleted.extend([False] * count)
+
+    def withdraw(
+        self, source: str, kind: str, currency: str, via: str, micros: int, version: int
+    ) -> None:
+        """A cross the instant no longer has."""
+        self.sources.append(source)
+        self.kinds.append(kind)
+        self.quotes.append(currency)
+        self.vias.append(via)
         self.times.append(micros)
+        self.rates.append(Decimal(0))
         self.versions.append(version)
-        self.deleted.append(deleted)
+        self.deleted.append(True)
 
     def table_write(self) -> TableWrite:
-        columns: dict[str, Any] = dict(self.columns)
-        columns["observed_at"] = np.array(self.times, dtype=np.int64)
+        columns: dict[str, Any] = {
+            "source": self.sources,
+            "kind": self.kinds,
+            "base": [TARGET] * len(self.sources),
+            "quote": self.quotes,
+            "via": self.vias,
+            "observed_at": np.array(self.times, dtype=np.int64),
+            "rate": self.rates,
+        }
         return TableWrite(
             table=NAME,
             columns={name: columns[name] for name in TABLE.column_names},

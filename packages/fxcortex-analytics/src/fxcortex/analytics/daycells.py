@@ -24,15 +24,18 @@ only the bundles it changed.
 
 from __future__ import annotations
 
+import bisect
+import operator
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any
 
 import orjson
 
-from fxcortex.analytics.buckets import HOUR_US
+from fxcortex.analytics.buckets import DAY_US, HOUR_US
 from fxcortex.core import AnalyzerState
+from fxcortex.core.batch import Image, Series
 
 _DIVISION = Context(prec=40)
 _SCALE = Decimal("1e-18")  # the tables' Decimal(38, 18)
@@ -41,6 +44,58 @@ BUNDLE_DAYS = 32
 
 Entry = tuple[str, int, str | None, int]
 """(quoter, moment, rate text or None for a removal, position)"""
+
+
+class _Track:
+    """Where one series' images go: its cell prefix and quoter, its orientation, and the entry
+    list of the day cell it was last seen in, with that day's bounds in µs."""
+
+    __slots__ = ("entries", "high", "inverted", "low", "prefix", "quoter")
+
+    def __init__(self, prefix: str, inverted: bool, quoter: str) -> None:
+        self.prefix, self.inverted, self.quoter = prefix, int(inverted), quoter
+        self.low = self.high = 0  # no day yet
+        self.entries: list[Entry] = []
+
+
+def day_entries(
+    images: Iterable[Image],
+    route: Callable[[Series], tuple[str, bool, str] | None],
+    days: dict[DayKey, list[Entry]] | None = None,
+) -> dict[DayKey, list[Entry]]:
+    """The images as entries of their day cells, in order, added to ``days``.
+
+    ``route`` gives a series' (cell prefix, whether inverted, quoter), or None for a series that
+    has no cells; it is asked once per series. A series' next image is usually on the day of
+    its last one, so that day's list is kept at hand: an image costs a look-up, two comparisons
+    and an entry, not a day key and a second look-up.
+    """
+    days = {} if days is None else days
+    tracks: dict[Series, _Track | None] = {}
+    for series, micros, rate, position in images:
+        track = tracks.get(series, _UNSEEN)
+        if track is None:
+            continue  # a series without cells
+        if track.low <= micros < track.high:
+            track.entries.append((track.quoter, 2 * micros + track.inverted, rate, position))
+            continue
+        if track is _UNSEEN:
+            where = route(series)
+            if where is None:
+                tracks[series] = None
+                continue
+            track = tracks[series] = _Track(*where)
+        day = micros // DAY_US
+        track.low, track.high = day * DAY_US, (day + 1) * DAY_US
+        entries = days.get((track.prefix, day))
+        if entries is None:
+            entries = days[(track.prefix, day)] = []
+        track.entries = entries
+        entries.append((track.quoter, 2 * micros + track.inverted, rate, position))
+    return days
+
+
+_UNSEEN = _Track("", False, "")  # a series not routed yet
 
 
 def moment(micros: int, inverted: bool) -> int:
@@ -158,24 +213,24 @@ def apply(days: Mapping[DayKey, Sequence[Entry]], state: AnalyzerState) -> DayBo
                 added = True
                 continue
             cell = DayCell() if found is None else DayCell(*found)
-            fresh = [e for e in entries if e[3] > cell.last_position]
+            fresh = _fresh(entries, cell.last_position)
             if not fresh:
                 continue  # all of it applied by an earlier delivery
-            if len(fresh) > 1:
-                fresh.sort(key=_position)
             book.changed[key] = (cell, fresh[-1][3])
             altered = True
-            for entry in fresh:
-                quoter, when, rate = entry[0], entry[1], entry[2]
+            if len(fresh) == 1:
+                quoter, when, rate = fresh[0][:3]
                 hour = str(when // _MOMENT_HOUR)
                 closes = cell.hours.get(quoter)
-                if rate is not None and len(fresh) == 1 and (closes is None or hour not in closes):
+                if rate is not None and (closes is None or hour not in closes):
                     # The first observation of its hour, alone in the batch: it is the hour's
                     # close, and there is no piece to read or write.
                     cell.hours.setdefault(quoter, {})[hour] = [when, rate]
                     continue
+            for (quoter, hour_number), group in _by_piece(fresh).items():
+                hour = str(hour_number)
                 piece = f"{key[0]}|{key[1]}#{hour}#{quoter}"
-                by_piece[piece].append(entry)
+                by_piece[piece] = group
                 piece_of[piece] = (key, quoter, hour)
         if altered:
             bundles[bundle] = cells
@@ -202,11 +257,14 @@ def apply(days: Mapping[DayKey, Sequence[Entry]], state: AnalyzerState) -> DayBo
             observations = {when: text}
         else:
             observations = {}
-        for _quoter, when, rate, _applied in entries:
-            if rate is None:
-                observations.pop(when, None)
-            else:
-                observations[when] = rate
+        if None in map(_rate, entries):
+            for _quoter, when, rate, _applied in entries:
+                if rate is None:
+                    observations.pop(when, None)
+                else:
+                    observations[when] = rate
+        else:  # settings only (most pieces): the same, without a Python step per entry
+            observations.update(zip(map(_moment, entries), map(_rate, entries), strict=True))
         if observations:
             close = max(observations)
             closes[hour] = [close, observations[close]]
@@ -221,5 +279,53 @@ def apply(days: Mapping[DayKey, Sequence[Entry]], state: AnalyzerState) -> DayBo
     return book
 
 
-def _position(entry: Entry) -> int:
-    return entry[3]
+def _by_piece(entries: Sequence[Entry]) -> dict[tuple[str, int], list[Entry]]:
+    """The entries of each quoter and hour (a piece), in order, pieces by first entry.
+
+    An entry usually falls in the same hour as the last one of its quoter (ticks), so each
+    quoter's current piece and its bounds are kept at hand: most entries cost two comparisons
+    and an append, not a key, a division and a look-up.
+    """
+    groups: dict[tuple[str, int], list[Entry]] = {}
+    current: dict[str, tuple[int, int, list[Entry]]] = {}  # quoter -> its last piece
+    quoter = None
+    low, high, group = _NO_PIECE
+    for entry in entries:
+        when = entry[1]
+        if entry[0] is not quoter:
+            quoter = entry[0]
+            low, high, group = current.get(quoter, _NO_PIECE)
+        if low <= when < high:
+            group.append(entry)
+            continue
+        hour = when // _MOMENT_HOUR
+        low, high = hour * _MOMENT_HOUR, (hour + 1) * _MOMENT_HOUR
+        found = groups.get((quoter, hour))
+        if found is None:
+            group = groups[(quoter, hour)] = [entry]
+        else:
+            group = found
+            group.append(entry)
+        current[quoter] = (low, high, group)
+    return groups
+
+
+_NO_PIECE: tuple[int, int, list[Entry]] = (0, 0, [])  # an empty range: never appended to
+_moment = operator.itemgetter(1)
+_rate = operator.itemgetter(2)
+_position = operator.itemgetter(3)
+
+
+def _fresh(entries: Sequence[Entry], last_position: int) -> Sequence[Entry]:
+    """The entries after ``last_position`` (the rest were applied by an earlier delivery), in
+    position order (stable: the two images of an update share one, removal first).
+
+    Sorted first and cut where the fresh ones start: the same entries, in the same order, as
+    filtering and then sorting, with no Python call per entry.
+    """
+    if len(entries) < 2:
+        return entries if entries and entries[0][3] > last_position else ()
+    ordered = sorted(entries, key=_position)
+    if ordered[0][3] > last_position:
+        return ordered
+    return ordered[bisect.bisect_right(ordered, last_position, key=_position) :]

@@ -24,10 +24,11 @@ Decimal of the observation found, so no rate is rounded on its way to the table.
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -48,7 +49,7 @@ from fxcortex.core import (
     TableWrite,
     hookimpl,
 )
-from fxcortex.core.batch import Series
+from fxcortex.core.batch import Image, Series
 from fxcortex.core.batch import images as change_images
 
 NAME = "ohlc"
@@ -101,7 +102,7 @@ class _Partition:
 
     def encode(self) -> bytes:
         times = sorted(self.rates)
-        return orjson.dumps([self.last_position, times, [self.rates[t] for t in times]])
+        return orjson.dumps([self.last_position, times, list(map(self.rates.__getitem__, times))])
 
     @classmethod
     def decode(cls, raw: bytes) -> _Partition:
@@ -149,30 +150,36 @@ class OhlcAnalyzer:
         from its *pieces*, the bar of each partition's share of it, kept in state beside the
         partitions, so a batch reads only the partitions it changes.
         """
-        images: dict[Series, list[tuple[int, str | None, int]]] = defaultdict(list)
-        for series, micros, rate, position in change_images(changes):
-            images[series].append((micros, rate, position))
-        if not images:
+        grouped = _grouped_images(change_images(changes))
+        if not grouped:
             return []
-        layouts = _layouts(images, context.observation_interval)
+        layouts = _layouts(grouped, context.observation_interval)
 
         # Which buckets the batch touches, with the newest position touching each.
         touched: dict[Series, dict[tuple[Resolution, int], int]] = {}
-        partition_of_image: dict[Series, list[int]] = {}
-        for series, entries in images.items():
+        runs: dict[Series, list[tuple[int, int, int]]] = {}  # [(first, end, partition start)]
+        for series, (image_times, _texts, positions) in grouped.items():
             layout = layouts[series]
-            times = np.fromiter((e[0] for e in entries), dtype=np.int64, count=len(entries))
-            positions = np.fromiter((e[2] for e in entries), dtype=np.int64, count=len(entries))
             buckets = touched[series] = {}
             for resolution in layout.resolutions:
                 for start, position in _newest_per_bucket(
-                    bucket_starts(resolution, times), positions
+                    bucket_starts(resolution, image_times), positions
                 ):
                     buckets[(resolution, start)] = position
-            partition_of_image[series] = bucket_starts(layout.partition, times).tolist()
+            # Its images in runs in one partition (a batch of ticks makes one or two).
+            parts = bucket_starts(layout.partition, image_times)
+            cuts = (np.flatnonzero(parts[1:] != parts[:-1]) + 1).tolist()
+            runs[series] = [
+                (lo, hi, int(parts[lo]))
+                for lo, hi in zip([0, *cuts], [*cuts, len(parts)], strict=True)
+            ]
 
         state = context.state
-        needed = {(series, p) for series, parts in partition_of_image.items() for p in parts}
+        needed = {
+            (series, p)
+            for series, its_runs in runs.items()
+            for p in dict.fromkeys(p for _lo, _hi, p in its_runs)
+        }
         for series, buckets in touched.items():
             partition = layouts[series].partition
             for resolution, bucket in buckets:
@@ -191,19 +198,21 @@ class OhlcAnalyzer:
         # Compare with the positions as loaded: the two images of one update share a position.
         applied_before = {where: partition.last_position for where, partition in partitions.items()}
         changed: set[tuple[Series, int]] = set()
-        for series, entries in images.items():
-            for (micros, rate, position), partition_start in zip(
-                entries, partition_of_image[series], strict=True
-            ):
+        for series, (image_times, image_texts, positions) in grouped.items():
+            for lo, hi, partition_start in runs[series]:
                 where = (series, partition_start)
-                target = partitions[where]
-                if position <= applied_before[where]:
-                    continue  # applied by an earlier delivery of this change
-                if rate is None:  # the change takes this observation away
-                    target.rates.pop(micros, None)
+                fresh = np.flatnonzero(positions[lo:hi] > applied_before[where])
+                if not len(fresh):
+                    continue  # applied by an earlier delivery of these changes
+                if len(fresh) == hi - lo:
+                    run_times, run_texts = image_times[lo:hi].tolist(), image_texts[lo:hi]
                 else:
-                    target.rates[micros] = rate
-                target.last_position = position
+                    members = (fresh + lo).tolist()
+                    run_times = image_times[members].tolist()
+                    run_texts = [image_texts[i] for i in members]
+                target = partitions[where]
+                _apply(target.rates, run_times, run_texts)
+                target.last_position = int(positions[lo + fresh[-1]])
                 changed.add(where)
         for where in changed:
             state.put(_state_key(*where), partitions[where].encode())
@@ -270,6 +279,53 @@ class OhlcAnalyzer:
         return [rows.table_write()]
 
 
+SeriesImages = tuple[Micros, list[str | None], Micros]
+"""(observed_at µs, rate text or None for a removal, position) of a series' images, in order."""
+
+
+def _grouped_images(images: Sequence[Image]) -> dict[Series, SeriesImages]:
+    """A batch's images per series (in order of first appearance), column by column.
+
+    Split with numpy and C-level maps rather than a Python step per image: a batch of ticks has
+    many images of few series.
+    """
+    if not images:
+        return {}
+    series_of = list(map(_SERIES, images))
+    times = np.fromiter(map(_TIME, images), dtype=np.int64, count=len(images))
+    positions = np.fromiter(map(_POSITION, images), dtype=np.int64, count=len(images))
+    texts = list(map(_RATE, images))
+    index = {series: code for code, series in enumerate(dict.fromkeys(series_of))}
+    if len(index) == 1:
+        return {series_of[0]: (times, texts, positions)}
+    codes = np.fromiter(map(index.__getitem__, series_of), dtype=np.int64, count=len(images))
+    order = np.argsort(codes, kind="stable")  # keeps feed order within a series
+    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1)).tolist()
+    grouped = {}
+    for series, code in index.items():
+        members = order[bounds[code] : bounds[code + 1]]
+        grouped[series] = (times[members], [texts[i] for i in members.tolist()], positions[members])
+    return grouped
+
+
+_SERIES = operator.itemgetter(0)
+_TIME = operator.itemgetter(1)
+_RATE = operator.itemgetter(2)
+_POSITION = operator.itemgetter(3)
+
+
+def _apply(rates: dict[int, str], times: list[int], texts: list[str | None]) -> None:
+    """Apply a partition's fresh images in order: set an observation, or take it away (None)."""
+    if None not in texts:  # settings only (most runs): the same without a Python step each
+        rates.update(zip(times, cast(list[str], texts), strict=True))
+        return
+    for micros, text in zip(times, texts, strict=True):
+        if text is None:
+            rates.pop(micros, None)
+        else:
+            rates[micros] = text
+
+
 def _layouts(
     images: Iterable[Series], interval_of: Callable[[str], timedelta | None]
 ) -> dict[Series, _Layout]:
@@ -301,7 +357,7 @@ def _observations(part: _Partition) -> tuple[Micros, np.ndarray, list[str]]:
     """A partition's observations: sorted times, float rates, exact rate texts."""
     times_list = sorted(part.rates)
     times = np.array(times_list, dtype=np.int64)
-    texts = [part.rates[t] for t in times_list]
+    texts = list(map(part.rates.__getitem__, times_list))
     floats = np.array(texts, dtype=np.float64) if texts else np.empty(0, dtype=np.float64)
     return times, floats, texts
 

@@ -26,7 +26,6 @@ or withdrawing its rows, and a re-delivered batch changes nothing.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from itertools import combinations
@@ -36,8 +35,9 @@ import attrs
 
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
-from fxcortex.analytics.daycells import DayCell, DayKey, Entry
+from fxcortex.analytics.daycells import DayCell, DayKey
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
+from fxcortex.core.batch import Series
 from fxcortex.core.batch import images as change_images
 
 NAME = "spread"
@@ -89,6 +89,12 @@ def _quoter(source: str, kind: str) -> str:
     return f"{source}|{kind}"
 
 
+def _route(series: Series) -> tuple[str, bool, str]:
+    """A series' day cells: (prefix, whether inverted, quoter)."""
+    source, base, quote, kind = series
+    return (*cell_prefix(base, quote), _quoter(source, kind))
+
+
 @attrs.frozen
 class SpreadAnalyzer:
     """Cross-source premiums (see the module docstring for the formulas)."""
@@ -99,13 +105,8 @@ class SpreadAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every cell it changed."""
-        by_cell: dict[DayKey, list[Entry]] = defaultdict(list)
-        for (source, base, quote, kind), micros, rate, position in change_images(changes):
-            prefix, inverted = cell_prefix(base, quote)
-            # A source may publish both orientations at one instant: the moments keep them apart.
-            by_cell[(prefix, micros // DAY_US)].append(
-                (_quoter(source, kind), 2 * micros + inverted, rate, position)
-            )
+        # A source may publish both orientations at one instant: the moments keep them apart.
+        by_cell = daycells.day_entries(change_images(changes), _route)
         if not by_cell:
             return []
         rows = _Rows()

@@ -30,8 +30,7 @@ source quotes the crosses, nothing is divided (see `_rate`).
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -40,10 +39,19 @@ import orjson
 
 from fxcortex.analytics import daycells
 from fxcortex.analytics.buckets import DAY_US, from_micros
-from fxcortex.analytics.cross_rates import TARGET, apply_quotes, quotient, routes
+from fxcortex.analytics.cross_rates import (
+    TARGET,
+    Instant,
+    InstantEntry,
+    apply_quotes,
+    instants,
+    quotient,
+    routes,
+)
 from fxcortex.analytics.daycells import DayCell, DayKey, Entry
 from fxcortex.analytics.spread import PRICE, cell_prefix
 from fxcortex.core import AnalyzerContext, Column, RateChange, TableSpec, TableWrite, hookimpl
+from fxcortex.core.batch import Series
 from fxcortex.core.batch import images as change_images
 
 NAME = "triangulation"
@@ -70,19 +78,6 @@ TABLE = TableSpec(
 )
 
 
-def _day_entry(
-    entries: dict[DayKey, list[Entry]],
-    base: str,
-    quote: str,
-    micros: int,
-    quoter: str,
-    rate: str | None,
-    position: int,
-) -> None:
-    prefix, inverted = _day_prefix(base, quote)
-    entries[(prefix, micros // DAY_US)].append((quoter, 2 * micros + inverted, rate, position))
-
-
 @functools.lru_cache(maxsize=4096)
 def _day_prefix(base: str, quote: str) -> tuple[str, bool]:
     """("d|BASE|QUOTE" in canonical order, whether the input was reversed)."""
@@ -100,15 +95,11 @@ class TriangulationAnalyzer:
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every pair and day it changed."""
-        instants: dict[Instant, list[tuple[str, str | None, int]]] = defaultdict(list)
-        days: dict[DayKey, list[Entry]] = defaultdict(list)
-        for (source, base, quote, kind), micros, rate, position in change_images(changes):
-            instants[(source, kind, micros)].append((_pair(base, quote), rate, position))
-            if TARGET in (base, quote) and base != quote:
-                _day_entry(days, base, quote, micros, _direct(source, kind), rate, position)
-        if not instants:
+        by_instant = instants(changes)  # the cells of `cross_rates`, shared with it
+        if not by_instant:
             return []
-        self._triangulate(instants, days, context)
+        days = daycells.day_entries(change_images(changes), _direct_route)
+        self._triangulate(by_instant, days, context)
         rows = _Rows()
         book = daycells.apply(days, context.state)
         for key, (cell, newest) in book.changed.items():
@@ -118,21 +109,25 @@ class TriangulationAnalyzer:
 
     @staticmethod
     def _triangulate(
-        instants: dict[Instant, list[tuple[str, str | None, int]]],
+        by_instant: Mapping[Instant, Sequence[InstantEntry]],
         days: dict[DayKey, list[Entry]],
         context: AnalyzerContext,
     ) -> None:
         """Update the instant cells; the triangulated rates that changed become day entries."""
         keys = {
             f"i|{source}|{kind}|{micros}": (source, kind, micros)
-            for source, kind, micros in instants
+            for source, kind, micros in by_instant
         }
         stored = context.state.get_many(keys)
+        # Per plan and day, the day cells' entry lists of its crosses, in order: instant after
+        # instant of a batch quotes the same pairs on the same day.
+        targets: dict[tuple[_Plan, int], list[list[Entry]]] = {}
         for key, instant in keys.items():
+            raw = stored.get(key)
             # [last position, quotes] (an earlier version kept the crosses too: ignored)
-            last_position, quotes, *_ = orjson.loads(stored[key]) if key in stored else (-1, {})
-            before = dict(quotes)
-            newest = apply_quotes(quotes, instants[instant], last_position)
+            last_position, quotes, *_ = orjson.loads(raw) if raw is not None else (-1, {})
+            before = dict(quotes) if quotes else None
+            newest = apply_quotes(quotes, by_instant[instant], last_position)
             if newest < 0:
                 continue
             source, kind, micros = instant
@@ -140,21 +135,32 @@ class TriangulationAnalyzer:
             # and keeping them would double every instant's state).
             was = _observations(_plan(source, kind, tuple(before)), before) if before else {}
             plan = _plan(source, kind, tuple(quotes))
-            now = _observations(plan, quotes)
+            texts = plan.observations(quotes)
             day = micros // DAY_US
-            for step, text in zip(plan, now.values(), strict=True):
-                if was and _same_rate(was.get(step.cross), text):
-                    continue  # unchanged (`was` is empty for a new instant: no comparison)
-                entry = (step.quoter, 2 * micros + step.inverted, text, newest)
-                days[(step.prefix, day)].append(entry)
-            for currency, via in was.keys() - now.keys() if was else ():
-                quoter = _triangulated(source, kind, via)  # no longer triangulated: withdrawn
-                _day_entry(days, TARGET, currency, micros, quoter, None, newest)
+            moment = 2 * micros
+            if not was:  # a new instant (the common case): every cross is an observation
+                lists = targets.get((plan, day))
+                if lists is None:
+                    lists = targets[(plan, day)] = [
+                        days.setdefault((prefix, day), []) for prefix in plan.prefixes
+                    ]
+                for entries, quoter, inverted, text in zip(
+                    lists, plan.quoters, plan.inverted, texts, strict=True
+                ):
+                    entries.append((quoter, moment + inverted, text, newest))
+            else:
+                now = dict(zip(plan.crosses, texts, strict=True))
+                for step, text in zip(plan.steps, texts, strict=True):
+                    if _same_rate(was.get(step.cross), text):
+                        continue  # unchanged
+                    entry: Entry = (step.quoter, moment + step.inverted, text, newest)
+                    days.setdefault((step.prefix, day), []).append(entry)
+                for currency, via in was.keys() - now.keys():
+                    quoter = _triangulated(source, kind, via)  # no longer triangulated: withdrawn
+                    prefix, inverted = _day_prefix(TARGET, currency)
+                    entry = (quoter, moment + inverted, None, newest)
+                    days.setdefault((prefix, day), []).append(entry)
             context.state.put(key, orjson.dumps([newest, quotes]))
-
-
-Instant = tuple[str, str, int]
-"""(source, kind, µs): one source's quotes at one instant."""
 
 
 class _Step(NamedTuple):
@@ -170,37 +176,55 @@ class _Step(NamedTuple):
     dollars_mark: str
 
 
-@functools.lru_cache(maxsize=1024)
-def _plan(source: str, kind: str, pairs: tuple[str, ...]) -> tuple[_Step, ...]:
-    """The crosses of an instant of ``source`` and ``kind`` quoting ``pairs`` (see `routes`).
+class _Plan:
+    """The crosses of an instant of one source and kind quoting some pairs (see `routes`).
 
     Like the routes, it depends on the pairs alone: one look-up per instant rather than a
-    prefix, a quoter and marks per cross.
+    prefix, a quoter and marks per cross. The steps are also laid out column by column, for
+    the loop over a new instant's crosses. Hashed by identity (plans are cached): a cheap key.
     """
-    steps = []
-    for route in routes(pairs):
-        prefix, inverted = _day_prefix(TARGET, route.currency)
-        steps.append(
-            _Step(
-                cross=(route.currency, route.via),
-                prefix=prefix,
-                inverted=inverted,
-                quoter=_triangulated(source, kind, route.via),
-                price=route.price,
-                price_mark=_INVERTED if route.price_inverted else "",
-                dollars=route.dollars,
-                dollars_mark=_INVERTED if route.dollars_inverted else "",
+
+    __slots__ = ("crosses", "inverted", "legs", "prefixes", "quoters", "steps")
+
+    def __init__(self, source: str, kind: str, pairs: tuple[str, ...]) -> None:
+        steps = []
+        for route in routes(pairs):
+            prefix, inverted = _day_prefix(TARGET, route.currency)
+            steps.append(
+                _Step(
+                    cross=(route.currency, route.via),
+                    prefix=prefix,
+                    inverted=inverted,
+                    quoter=_triangulated(source, kind, route.via),
+                    price=route.price,
+                    price_mark=_INVERTED if route.price_inverted else "",
+                    dollars=route.dollars,
+                    dollars_mark=_INVERTED if route.dollars_inverted else "",
+                )
             )
-        )
-    return tuple(steps)
+        self.steps = tuple(steps)
+        self.crosses = [step.cross for step in steps]
+        self.prefixes = [step.prefix for step in steps]
+        self.quoters = [step.quoter for step in steps]
+        self.inverted = [int(step.inverted) for step in steps]
+        self.legs = [
+            (step.price_mark, step.price, step.dollars_mark, step.dollars) for step in steps
+        ]
+
+    def observations(self, quotes: dict[str, str]) -> list[str]:
+        """Each cross as a day cell keeps it (see `_rate`), in step order."""
+        return [
+            f"{price_mark}{quotes[price]}/{dollars_mark}{quotes[dollars]}"
+            for price_mark, price, dollars_mark, dollars in self.legs
+        ]
 
 
-def _observations(plan: tuple[_Step, ...], quotes: dict[str, str]) -> dict[tuple[str, str], str]:
+_plan = functools.lru_cache(maxsize=1024)(_Plan)
+
+
+def _observations(plan: _Plan, quotes: dict[str, str]) -> dict[tuple[str, str], str]:
     """{(quote X, via C): the cross as a day cell keeps it (see `_rate`)} for one instant."""
-    return {
-        cross: f"{price_mark}{quotes[price]}/{dollars_mark}{quotes[dollars]}"
-        for cross, _prefix, _inverted, _quoter, price, price_mark, dollars, dollars_mark in plan
-    }
+    return dict(zip(plan.crosses, plan.observations(quotes), strict=True))
 
 
 def _rate(text: str) -> Decimal:
@@ -232,9 +256,12 @@ def _same_rate(was: str | None, now: str) -> bool:
     return was is not None and (was == now or _rate(was) == _rate(now))
 
 
-@functools.lru_cache(maxsize=4096)  # per observation; there are few pairs and quoters
-def _pair(base: str, quote: str) -> str:
-    return f"{base}/{quote}"
+def _direct_route(series: Series) -> tuple[str, bool, str] | None:
+    """A dollar pair's day cells as a direct quote: (prefix, whether inverted, quoter)."""
+    source, base, quote, kind = series
+    if TARGET not in (base, quote) or base == quote:
+        return None
+    return (*_day_prefix(base, quote), _direct(source, kind))
 
 
 @functools.lru_cache(maxsize=4096)
