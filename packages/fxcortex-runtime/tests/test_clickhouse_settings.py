@@ -65,7 +65,9 @@ def test_columns_travel_as_plain_types_and_are_cast_on_the_server() -> None:
         key=("at",),
     )
     statement = insert_statement(spec, "fx")
-    assert statement.startswith("INSERT INTO fx.bars_versions SELECT ")
+    assert statement.startswith(
+        "INSERT INTO fx.bars_versions SETTINGS optimize_on_insert = 0 SELECT "
+    )
     assert "fromUnixTimestamp64Micro(`at`, 'UTC')" in statement
     assert "CAST(`close`, 'Decimal(38, 18)')" in statement
     assert statement.endswith(

@@ -91,3 +91,30 @@ def test_merged_arrays_reach_chdb_with_nan_as_null(tmp_path: Path) -> None:
     finally:
         store.close()
     assert result.rows == [("EUR/USD", 1_000_000, None), ("USD/IRR", 5, 2.5)]
+
+
+def test_a_key_written_twice_in_one_insert_reads_as_its_newest_version(tmp_path: Path) -> None:
+    # Inserts do not collapse their block by key (optimize_on_insert = 0): the view's FINAL
+    # must still show the newest version of a key written twice in one write, and the later
+    # row on a tie, as a collapsed block would.
+    store = ChdbAnalyticsStore(tmp_path / "analytics")
+    try:
+        store.ensure_tables([SPEC])
+        store.write(
+            [
+                TableWrite(
+                    table="scores",
+                    columns={
+                        "pair": ["EUR/USD", "EUR/USD", "USD/IRR", "USD/IRR", "GBP/USD", "GBP/USD"],
+                        "observed_at": np.array([1, 1, 2, 2, 3, 3], dtype=np.int64),
+                        "score": np.array([9.0, 1.0, 5.0, 6.0, 7.0, 7.5]),
+                    },
+                    versions=[8, 3, 4, 4, 5, 6],
+                    deleted=[False, False, False, False, False, True],
+                )
+            ]
+        )
+        result = store.query("SELECT pair, score FROM scores ORDER BY pair")
+    finally:
+        store.close()
+    assert result.rows == [("EUR/USD", 9.0), ("USD/IRR", 6.0)]

@@ -25,6 +25,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICRO = timedelta(microseconds=1)
 
 
+# Readers see a versioned table through its view, which reads FINAL: collapsing each inserted
+# block by key as well (ClickHouse's default for a ReplacingMergeTree) took a quarter of the
+# insert's time and changed nothing anyone reads.
+INSERT_SETTINGS = "SETTINGS optimize_on_insert = 0"
+
+
 def versions_table(name: str) -> str:
     """The name of the versioned table behind the view ``name``."""
     return f"{name}_versions"
@@ -113,8 +119,8 @@ def insert_statement(spec: TableSpec, path: Path) -> str:
     )
     where = str(path).replace("\\", "\\\\").replace("'", "\\'")
     return (
-        f"INSERT INTO {DATABASE}.{versions_table(spec.name)} SELECT {selected}"
-        f" FROM file('{where}', 'Arrow')"
+        f"INSERT INTO {DATABASE}.{versions_table(spec.name)} {INSERT_SETTINGS}"
+        f" SELECT {selected} FROM file('{where}', 'Arrow')"
     )
 
 

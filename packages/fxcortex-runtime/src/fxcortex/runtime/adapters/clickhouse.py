@@ -21,6 +21,7 @@ from typing import Any
 from fxcortex.core import QueryResult, StoreError, TableSpec, TableWrite
 from fxcortex.core.tables import DELETED_COLUMN, VERSION_COLUMN
 from fxcortex.runtime.adapters.chdb import (
+    INSERT_SETTINGS,
     arrow_table,
     checked_spec,
     ddl,
@@ -53,7 +54,7 @@ def insert_statement(spec: TableSpec, database: str) -> str:
         + [f"`{VERSION_COLUMN}`", f"`{DELETED_COLUMN}`"]
     )
     return (
-        f"INSERT INTO {database}.{versions_table(spec.name)} SELECT {selected}"
+        f"INSERT INTO {database}.{versions_table(spec.name)} {INSERT_SETTINGS} SELECT {selected}"
         f" FROM input('{structure}') FORMAT ArrowStream"
     )
 
