@@ -41,6 +41,7 @@ from fxcortex.analytics.buckets import (
     bucket_start,
     bucket_starts,
 )
+from fxcortex.analytics.series import series_members
 from fxcortex.core import (
     AnalyzerContext,
     Column,
@@ -284,28 +285,20 @@ SeriesImages = tuple[Micros, list[str | None], Micros]
 
 
 def _grouped_images(images: Sequence[Image]) -> dict[Series, SeriesImages]:
-    """A batch's images per series (in order of first appearance), column by column.
-
-    Split with numpy and C-level maps rather than a Python step per image: a batch of ticks has
-    many images of few series.
-    """
+    """A batch's images per series (in order of first appearance), column by column."""
     if not images:
         return {}
     series_of = list(map(_SERIES, images))
     times = np.fromiter(map(_TIME, images), dtype=np.int64, count=len(images))
     positions = np.fromiter(map(_POSITION, images), dtype=np.int64, count=len(images))
     texts = list(map(_RATE, images))
-    index = {series: code for code, series in enumerate(dict.fromkeys(series_of))}
-    if len(index) == 1:
+    members = series_members(series_of)
+    if members is None:
         return {series_of[0]: (times, texts, positions)}
-    codes = np.fromiter(map(index.__getitem__, series_of), dtype=np.int64, count=len(images))
-    order = np.argsort(codes, kind="stable")  # keeps feed order within a series
-    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1)).tolist()
-    grouped = {}
-    for series, code in index.items():
-        members = order[bounds[code] : bounds[code + 1]]
-        grouped[series] = (times[members], [texts[i] for i in members.tolist()], positions[members])
-    return grouped
+    return {
+        series: (times[its], [texts[i] for i in its.tolist()], positions[its])
+        for series, its in members.items()
+    }
 
 
 _SERIES = operator.itemgetter(0)

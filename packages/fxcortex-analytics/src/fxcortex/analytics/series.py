@@ -479,17 +479,28 @@ def _grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]
             count=len(images),
         )
         positions = np.fromiter((i[3] for i in images), dtype=np.int64, count=len(images))
+    members = series_members(series_of)
+    if members is None:
+        return {series_of[0]: _read_only(times, rates, positions)}
+    return {
+        series: _read_only(times[its], rates[its], positions[its])
+        for series, its in members.items()
+    }
+
+
+def series_members(series_of: Sequence[Series]) -> dict[Series, npt.NDArray[np.intp]] | None:
+    """The indices of each series' images, in feed order, series in order of first appearance.
+
+    None when every image is of one series: the columns are already that series' own. Split with
+    numpy rather than a Python step per image: a batch of ticks has many images of few series.
+    """
     index = {series: code for code, series in enumerate(dict.fromkeys(series_of))}
-    codes = np.fromiter(map(index.__getitem__, series_of), dtype=np.int64, count=len(series_of))
     if len(index) == 1:
-        return {next(iter(index)): _read_only(times, rates, positions)}
+        return None
+    codes = np.fromiter(map(index.__getitem__, series_of), dtype=np.int64, count=len(series_of))
     order = np.argsort(codes, kind="stable")  # keeps feed order within a series
-    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1))
-    grouped = {}
-    for series, code in index.items():
-        members = order[bounds[code] : bounds[code + 1]]
-        grouped[series] = _read_only(times[members], rates[members], positions[members])
-    return grouped
+    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1)).tolist()
+    return {series: order[bounds[code] : bounds[code + 1]] for series, code in index.items()}
 
 
 def _read_only(times: Micros, rates: Floats, positions: Micros) -> SeriesImages:
