@@ -15,6 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from fxcortex.runtime.adapters.postgres import PostgresRateStore
 from fxcortex.runtime.config import DatabaseSettings, Settings
 from fxcortex.runtime.connector import ConnectClient, connector_config
 
+DAY = timedelta(days=1)
 FIXTURES = Path(__file__).resolve().parents[2] / "packages/fxcortex-runtime/tests/fixtures/debezium"
 
 
@@ -151,3 +153,71 @@ def test_real_connector_events_decode(
         for label, message in zip(names, rates, strict=False):
             (FIXTURES / f"{shape}-{label}.json").write_bytes(message.value())
         (FIXTURES / f"{shape}-heartbeat.json").write_bytes(heartbeats[0].value())
+
+
+def test_a_first_load_built_in_bulk_streams_every_row(
+    postgres: Any, kafka: Any, kafka_connect: Any, database: DatabaseSettings
+) -> None:
+    """A bulk first load drops and adds the key in its transaction: Debezium sees plain inserts."""
+    suffix = uuid.uuid4().hex[:8]
+    prefix, name = f"fxbulk{suffix}", f"fxbulk-{suffix}"
+    connect_db = DatabaseSettings(
+        host=postgres.connect_host,
+        port=postgres.connect_port,
+        name=database.name,
+        user=database.user,
+        password=database.password,
+    )
+    client = ConnectClient(kafka_connect.url)
+    topic = f"{prefix}.fxcortex.rates"
+    consumer = Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": f"bulk-{suffix}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
+    loaded = [
+        quote(pair=pair, rate=f"1.{n:04d}", observed_at=datetime(2024, 1, 1, tzinfo=UTC) + n * DAY)
+        for n in range(100)
+        for pair in ("EUR/USD", "EUR/JPY", "USD/IRR")
+    ]
+    store = PostgresRateStore(database.conninfo, bulk_load_rows=100)
+    messages: dict[int, Any] = {}
+    try:
+        client.register(
+            connector_config(
+                Settings(database=connect_db), name=name, heartbeat_ms=500, topic_prefix=prefix
+            )
+        )
+        consumer.subscribe([topic, f"__debezium-heartbeat.{prefix}"])
+        deadline = time.monotonic() + 120
+        streaming = False  # a heartbeat: the (empty) snapshot is over, the WAL is being read
+        while time.monotonic() < deadline and not streaming:
+            message = consumer.poll(0.5)
+            streaming = message is not None and message.error() is None
+        assert streaming, "no heartbeat from the connector within 120 s"
+        assert store.upsert(loaded).inserted == len(loaded)
+        assert store.bulk_load_rows <= len(loaded)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and len(messages) < len(loaded):
+            message = consumer.poll(0.5)
+            if message is None or message.error() is not None or message.topic() != topic:
+                continue
+            messages[message.offset()] = message
+    finally:
+        consumer.close()
+        with contextlib.suppress(Exception):
+            client.delete(name)
+        client.close()
+        store.close()
+
+    decoded = [
+        decode(m.value(), topic=m.topic(), partition=m.partition(), offset=m.offset())
+        for m in messages.values()
+    ]
+    assert all(c is not None and c.op is ChangeOp.CREATE for c in decoded)
+    assert sorted((c.after for c in decoded if c is not None), key=repr) == sorted(loaded, key=repr)
+    assert {tuple(json.loads(m.key())) for m in messages.values()} == {("base", "quote")}

@@ -370,6 +370,127 @@ def test_a_load_the_database_refuses_stores_nothing_of_itself(
         store.close()
 
 
+# --------------------------------------------------------------------------- a first load in bulk
+_KEY_INDEX = (
+    "SELECT conindid, pg_get_constraintdef(oid) FROM pg_constraint"
+    " WHERE conrelid = 'fxcortex.rates'::regclass AND contype = 'p'"
+)
+
+
+def test_a_large_first_load_builds_the_key_after_its_rows(
+    settings: Settings,
+    sql: Callable[..., list[tuple[Any, ...]]],
+    changes: Callable[[], list[str]],
+) -> None:
+    (migrated,) = sql(_KEY_INDEX)
+    store = PostgresRateStore(settings.database.conninfo, bulk_load_rows=100)
+    try:
+        first = daily(60, pairs=("EUR/USD", "EUR/JPY", "USD/IRR"))
+        assert store.upsert(first).inserted == 180
+        (rebuilt,) = sql(_KEY_INDEX)
+        # a new index (the bulk path was taken) with the definition the migration gave it
+        assert rebuilt[0] != migrated[0] and rebuilt[1] == migrated[1]
+        assert sorted(store.quotes(), key=repr) == sorted(first, key=repr)
+        inserts = changes()
+        assert len(inserts) == 180 and all(": INSERT:" in event for event in inserts)
+
+        # into a table with rows: the usual way, the key's index untouched
+        later = daily(60, first=date(2024, 3, 1), pairs=("EUR/USD", "EUR/JPY", "USD/IRR"))
+        assert store.upsert(later).inserted == 180
+        assert sql(_KEY_INDEX) == [rebuilt]
+        again = store.upsert(first + later)
+        assert (again.inserted, again.revised, again.unchanged) == (0, 0, 360)
+        assert len(changes()) == 180
+    finally:
+        store.close()
+
+
+def test_a_bulk_load_with_a_key_twice_keeps_the_last_and_the_key(
+    settings: Settings, sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    store = PostgresRateStore(settings.database.conninfo, bulk_load_rows=10)
+    try:
+        quotes = daily(20)
+        revised = quote(pair="EUR/USD", rate="2.5", observed_at=quotes[3].observed_at)
+        twice = [*quotes, attrs.evolve(revised, source="scripted")]
+        assert store.upsert(twice).inserted == 20
+        assert sql(
+            "SELECT rate::text FROM fxcortex.rates WHERE observed_at = %s", quotes[3].observed_at
+        ) == [("2.5",)]
+        assert len(sql(_KEY_INDEX)) == 1
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            sql("INSERT INTO fxcortex.rates SELECT * FROM fxcortex.rates LIMIT 1")
+    finally:
+        store.close()
+
+
+def test_a_refused_bulk_load_leaves_the_table_and_its_key_as_they_were(
+    settings: Settings, sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    (migrated,) = sql(_KEY_INDEX)
+    sql("ALTER TABLE fxcortex.rates ADD CONSTRAINT no_jpy_here CHECK (quote <> 'JPY')")
+    store = PostgresRateStore(settings.database.conninfo, bulk_load_rows=10)
+    try:
+        with pytest.raises(StoreError, match="no_jpy_here"):
+            store.upsert(daily(20, pairs=("EUR/USD", "EUR/JPY")))
+        assert sql("SELECT count(*) FROM fxcortex.rates") == [(0,)]
+        assert sql(_KEY_INDEX) == [migrated]
+    finally:
+        store.close()
+
+
+def test_a_first_load_goes_the_usual_way_when_another_session_holds_the_table(
+    settings: Settings, sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    (migrated,) = sql(_KEY_INDEX)
+    store = PostgresRateStore(settings.database.conninfo, bulk_load_rows=10)
+    with psycopg.connect(settings.database.conninfo) as reader:
+        reader.execute("SELECT count(*) FROM fxcortex.rates")  # a share lock, held until commit
+        try:
+            began = time.monotonic()
+            assert store.upsert(daily(20)).inserted == 20
+            assert time.monotonic() - began < 10  # not waiting for the reader
+        finally:
+            store.close()
+        reader.commit()
+    assert sql(_KEY_INDEX) == [migrated]
+    assert sql("SELECT count(*) FROM fxcortex.rates") == [(20,)]
+
+
+def test_two_first_loads_at_once_both_land(
+    settings: Settings, sql: Callable[..., list[tuple[Any, ...]]]
+) -> None:
+    """Two loads that both find the table empty: neither waits for the other's lock."""
+    stores = [PostgresRateStore(settings.database.conninfo, bulk_load_rows=10) for _ in range(2)]
+    loads = [
+        [attrs.evolve(q, source=f"source-{n}") for q in daily(300, pairs=("EUR/USD", "EUR/GBP"))]
+        for n in range(2)
+    ]
+    errors: list[BaseException] = []
+
+    def load(n: int) -> None:
+        try:
+            stores[n].upsert(loads[n])
+        except BaseException as error:  # reported by the main thread
+            errors.append(error)
+
+    try:
+        threads = [threading.Thread(target=load, args=(n,)) for n in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        for store in stores:
+            store.close()
+    assert errors == []
+    assert sql("SELECT source, count(*) FROM fxcortex.rates GROUP BY source ORDER BY source") == [
+        ("source-0", 600),
+        ("source-1", 600),
+    ]
+    assert len(sql(_KEY_INDEX)) == 1
+
+
 def test_a_failing_fetch_leaves_no_rows_and_is_recorded_as_failed(
     ingestor_factory: Callable[..., Ingestor],
     sql: Callable[..., list[tuple[Any, ...]]],

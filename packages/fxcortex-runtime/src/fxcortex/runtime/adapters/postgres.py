@@ -19,6 +19,14 @@ so a new quote is one INSERT, a revised one is one UPDATE, and an unchanged one 
 all: not updated, not even locked, hence no WAL record and no change event. One transaction per
 load: a failing load stores nothing of itself.
 
+A large load into an empty table (the first backfill of a new installation) drops the natural
+key, COPYs the rows and adds the key back, all in its transaction: PostgreSQL builds the index
+once from sorted rows instead of inserting a million entries one by one, which is most of the
+cost of a load (a million quotes: about 1.8 s indexed row by row, 0.7 s unindexed plus 0.4 s to
+build the index). It needs the table to itself (``ACCESS EXCLUSIVE``), asked for without
+waiting: when anyone else holds a lock on the table, the load goes the usual way instead.
+The rows are the same either way, and so are their change events.
+
 Why not one ``INSERT … ON CONFLICT … DO UPDATE … WHERE rate <> excluded.rate``: it gives the same
 rows, but every insert becomes a speculative insertion (an extra WAL record and index check per
 row), measured about twice as slow on a million new quotes, and it locks each unchanged row it
@@ -52,6 +60,12 @@ HEARTBEAT_TABLE = "debezium_heartbeat"
 """One row Debezium's ``heartbeat.action.query`` updates (see `fxcortex.runtime.connector`)."""
 PUBLICATION = "fxcortex_rates"
 """The publication Debezium's PostgreSQL connector reads (``publication.name``)."""
+NATURAL_KEY = "rates_natural_key"
+# Time first: most comparisons are then decided by one integer instead of three or four equal
+# strings, which makes loading about twice as fast as (source, base, quote, kind, observed_at).
+_NATURAL_KEY_COLUMNS = "observed_at, quote, base, source, kind"
+BULK_LOAD_ROWS = 50_000
+"""Loads of at least this many quotes into an empty table build the key's index after the rows."""
 
 _KINDS = {kind.value: kind for kind in QuoteKind}
 T = TypeVar("T")
@@ -72,9 +86,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         "rates, ingest runs, backfills and the Debezium publication",
         (
             f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
-            # The key's columns are indexed time first: most comparisons are then decided by one
-            # integer instead of three or four equal strings, which makes loading about twice as
-            # fast as (source, base, quote, kind, observed_at) order.
             f"""CREATE TABLE {SCHEMA}.rates (
                 source      text        NOT NULL,
                 base        text        NOT NULL,
@@ -83,7 +94,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                     CHECK (kind IN ('mid', 'bid', 'ask', 'buy', 'sell')),
                 observed_at timestamptz NOT NULL,
                 rate        numeric     NOT NULL CHECK (rate > 0),
-                CONSTRAINT rates_natural_key PRIMARY KEY (observed_at, quote, base, source, kind)
+                CONSTRAINT {NATURAL_KEY} PRIMARY KEY ({_NATURAL_KEY_COLUMNS})
             )""",
             # CDC must carry the before image of a revision, not only its key
             f"ALTER TABLE {SCHEMA}.rates REPLICA IDENTITY FULL",
@@ -225,6 +236,12 @@ SELECT EXISTS (
     SELECT FROM {SCHEMA}.rates WHERE observed_at BETWEEN %s AND %s AND source = ANY(%s)
 )"""
 _COPY_RATES = f"COPY {SCHEMA}.rates ({_STAGING_COLUMNS}) FROM STDIN (FORMAT BINARY)"
+_ANY_ROW = f"SELECT EXISTS (SELECT FROM {SCHEMA}.rates)"
+_TAKE_TABLE = f"LOCK TABLE {SCHEMA}.rates IN ACCESS EXCLUSIVE MODE NOWAIT"
+_DROP_KEY = f"ALTER TABLE {SCHEMA}.rates DROP CONSTRAINT {NATURAL_KEY}"
+_ADD_KEY = (
+    f"ALTER TABLE {SCHEMA}.rates ADD CONSTRAINT {NATURAL_KEY} PRIMARY KEY ({_NATURAL_KEY_COLUMNS})"
+)
 
 
 Row = tuple[str, str, str, str, datetime, Decimal]
@@ -296,8 +313,10 @@ class PostgresRateStore:
         *,
         pool: ConnectionPool[psycopg.Connection[Any]] | None = None,
         pool_size: int = 4,
+        bulk_load_rows: int = BULK_LOAD_ROWS,
     ) -> None:
         self.conninfo = conninfo
+        self.bulk_load_rows = bulk_load_rows
         self.where = describe(conninfo)
         self._owns_pool = pool is None
         self.pool = pool if pool is not None else make_pool(conninfo, max_size=pool_size)
@@ -318,14 +337,16 @@ class PostgresRateStore:
             return LoadResult(received=0, inserted=0, revised=0)
         what = f"loading {len(quotes)} quotes"
         try:
-            inserted, revised = self._run(what, lambda c: _load(c, quotes))
+            inserted, revised = self._run(what, lambda c: _load(c, quotes, self.bulk_load_rows))
         except StoreError as error:
             if not isinstance(error.__cause__, psycopg.errors.UniqueViolation):
                 raise
             # The same key twice in one call (the ETL removes such duplicates first): the last
             # one wins, as if they had been loaded one after the other.
             latest = {q.key: q for q in quotes}
-            inserted, revised = self._run(what, lambda c: _load(c, latest.values()))
+            inserted, revised = self._run(
+                what, lambda c: _load(c, latest.values(), self.bulk_load_rows)
+            )
         return LoadResult(received=len(quotes), inserted=inserted, revised=revised)
 
     def delete(self, quotes: Sequence[Quote]) -> int:
@@ -400,12 +421,53 @@ def _stage(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> None
     _copy(connection, _COPY_STAGING, quotes)
 
 
-def _load(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> tuple[int, int]:
+def _took_empty_table(connection: psycopg.Connection[Any]) -> bool:
+    """Whether the rates table is empty and now this transaction's alone (``ACCESS EXCLUSIVE``).
+
+    The lock is asked for without waiting, in a savepoint: two loads that both saw an empty
+    table each hold a share lock on it, and waiting for the other's would deadlock. A lock not
+    granted at once, or a row found once it is granted, is given back and the answer is no.
+    """
+    row = connection.execute(_ANY_ROW).fetchone()
+    if row is None or row[0]:
+        return False
+    try:
+        with connection.transaction() as savepoint:
+            connection.execute(_TAKE_TABLE)
+            row = connection.execute(_ANY_ROW).fetchone()  # a load committed in between
+            if row is None or row[0]:
+                raise psycopg.Rollback(savepoint)  # gives the lock back
+            return True
+    except psycopg.errors.LockNotAvailable:
+        return False
+    return False
+
+
+def _bulk_load(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> None:
+    """COPY quotes into the empty table with the key dropped, then build the key from them.
+
+    A key seen twice fails where the key is added, as a unique violation, like a COPY into the
+    indexed table would.
+    """
+    connection.execute(_DROP_KEY)
+    _copy(connection, _COPY_RATES, quotes)
+    connection.execute(_ADD_KEY)
+
+
+def _load(
+    connection: psycopg.Connection[Any],
+    quotes: Iterable[Quote],
+    bulk_load_rows: int = BULK_LOAD_ROWS,
+) -> tuple[int, int]:
     """Load quotes in the caller's transaction; returns (inserted, revised)."""
     quotes = list(quotes)
     sources = sorted({q.source for q in quotes})
     for source in sources:  # in name order, so two loads never deadlock
         connection.execute(_LOCK_SOURCE, (source,))
+    if len(quotes) >= bulk_load_rows and _took_empty_table(connection):
+        log.info("first load of %d quotes: building the key's index after the rows", len(quotes))
+        _bulk_load(connection, quotes)
+        return len(quotes), 0
     first = min(q.observed_at for q in quotes)
     last = max(q.observed_at for q in quotes)
     # The key's index leads with observed_at, so this scans the span's rows of every source:
