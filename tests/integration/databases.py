@@ -12,10 +12,16 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import attrs
 import psycopg
 
 from fxcortex.runtime.adapters.postgres import migrate
 from fxcortex.runtime.config import DatabaseSettings
+
+
+def as_connect_sees_it(database: DatabaseSettings, postgres: Any) -> DatabaseSettings:
+    """The test's database at the address Kafka Connect reaches PostgreSQL by."""
+    return attrs.evolve(database, host=postgres.connect_host, port=postgres.connect_port)
 
 
 @contextlib.contextmanager

@@ -18,10 +18,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from databases import fresh_database
+from databases import as_connect_sees_it, fresh_database
 
 from fxcortex.core import AnalyticsStore, Quote, make_plugin_manager
 from fxcortex.core.testing import quote
@@ -46,11 +45,6 @@ START = datetime(2024, 1, 1, 13, 0, tzinfo=UTC)
 def database(postgres: Any) -> Iterator[DatabaseSettings]:
     with fresh_database(postgres, "fxe2e") as settings:
         yield settings
-
-
-def _as_connect_sees_it(database: DatabaseSettings, postgres: Any) -> DatabaseSettings:
-    """The test's database at the address Kafka Connect reaches PostgreSQL by."""
-    return attrs.evolve(database, host=postgres.connect_host, port=postgres.connect_port)
 
 
 def _quotes(pairs: tuple[str, ...], days: range, bump: str = "0") -> list[Quote]:
@@ -83,7 +77,7 @@ def test_stream_analytics_equal_a_batch_recompute(
     rates = PostgresRateStore(database.conninfo)
     rates.upsert(_quotes(pairs, range(0, 40)))  # before the connector: snapshot reads
 
-    connect_db = _as_connect_sees_it(database, postgres)
+    connect_db = as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     client.register(connector_config(Settings(database=connect_db), name=name, topic_prefix=prefix))
     # The writes below must come after the snapshot, or it reads their result instead of their
@@ -221,7 +215,7 @@ def test_sigkill_mid_stream_and_restart_gives_identical_results(
     prefix, name = f"fxkill{suffix}", f"fxkill-{suffix}"
     pairs = ("EUR/USD", "EUR/GBP", "EUR/JPY", "EUR/CHF")
     rates = PostgresRateStore(database.conninfo)
-    connect_db = _as_connect_sees_it(database, postgres)
+    connect_db = as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     topic = f"{prefix}.fxcortex.rates"
     try:
@@ -305,7 +299,7 @@ def test_kafka_connect_killed_and_restarted_mid_stream_loses_no_change(
     prefix, name = f"fxconn{suffix}", f"fxconn-{suffix}"
     pairs = ("EUR/USD", "EUR/GBP", "EUR/JPY", "EUR/CHF")
     rates = PostgresRateStore(database.conninfo)
-    connect_db = _as_connect_sees_it(database, postgres)
+    connect_db = as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     topic = f"{prefix}.fxcortex.rates"
     settings = Settings(profile="distributed", home=tmp_path / "dist", database=database)

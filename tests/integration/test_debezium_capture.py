@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from confluent_kafka import Consumer
-from databases import fresh_database
+from databases import as_connect_sees_it, fresh_database
 
 from fxcortex.core import ChangeOp
 from fxcortex.core.testing import quote
@@ -33,6 +33,19 @@ from fxcortex.runtime.connector import ConnectClient, connector_config
 
 DAY = timedelta(days=1)
 FIXTURES = Path(__file__).resolve().parents[2] / "packages/fxcortex-runtime/tests/fixtures/debezium"
+
+
+def capture_consumer(kafka: Any, group: str) -> Consumer:
+    """A consumer reading the connector's topics from the start, committing nothing."""
+    return Consumer(
+        {
+            "bootstrap.servers": kafka.bootstrap_servers,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "topic.metadata.refresh.interval.ms": 1000,
+        }
+    )
 
 
 @pytest.fixture
@@ -51,13 +64,7 @@ def test_real_connector_events_decode(
 
     suffix = uuid.uuid4().hex[:8]
     prefix, name = f"fxdbz{suffix}", f"fxdbz-{suffix}"
-    connect_db = DatabaseSettings(
-        host=postgres.connect_host,
-        port=postgres.connect_port,
-        name=database.name,
-        user=database.user,
-        password=database.password,
-    )
+    connect_db = as_connect_sees_it(database, postgres)
     body = connector_config(
         Settings(database=connect_db),
         name=name,
@@ -67,15 +74,7 @@ def test_real_connector_events_decode(
     )
     client = ConnectClient(kafka_connect.url)
     topic = f"{prefix}.fxcortex.rates"
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka.bootstrap_servers,
-            "group.id": f"capture-{suffix}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "topic.metadata.refresh.interval.ms": 1000,
-        }
-    )
+    consumer = capture_consumer(kafka, f"capture-{suffix}")
     try:
         client.register(body)
         consumer.subscribe([topic, f"__debezium-heartbeat.{prefix}"])
@@ -161,24 +160,10 @@ def test_a_first_load_built_in_bulk_streams_every_row(
     """A bulk first load drops and adds the key in its transaction: Debezium sees plain inserts."""
     suffix = uuid.uuid4().hex[:8]
     prefix, name = f"fxbulk{suffix}", f"fxbulk-{suffix}"
-    connect_db = DatabaseSettings(
-        host=postgres.connect_host,
-        port=postgres.connect_port,
-        name=database.name,
-        user=database.user,
-        password=database.password,
-    )
+    connect_db = as_connect_sees_it(database, postgres)
     client = ConnectClient(kafka_connect.url)
     topic = f"{prefix}.fxcortex.rates"
-    consumer = Consumer(
-        {
-            "bootstrap.servers": kafka.bootstrap_servers,
-            "group.id": f"bulk-{suffix}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "topic.metadata.refresh.interval.ms": 1000,
-        }
-    )
+    consumer = capture_consumer(kafka, f"bulk-{suffix}")
     loaded = [
         quote(pair=pair, rate=f"1.{n:04d}", observed_at=datetime(2024, 1, 1, tzinfo=UTC) + n * DAY)
         for n in range(100)

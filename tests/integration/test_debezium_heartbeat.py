@@ -16,7 +16,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from databases import fresh_database
+from databases import as_connect_sees_it, fresh_database
 
 from fxcortex.runtime.adapters.postgres import HEARTBEAT_TABLE, SCHEMA
 from fxcortex.runtime.config import DatabaseSettings, Settings
@@ -44,13 +44,7 @@ def test_an_idle_rates_table_does_not_hold_back_the_wal(
     suffix = uuid.uuid4().hex[:8]
     name = f"fxhb-{suffix}"
     slot = name.replace("-", "_")
-    connect_db = DatabaseSettings(
-        host=postgres.connect_host,
-        port=postgres.connect_port,
-        name=database.name,
-        user=database.user,
-        password=database.password,
-    )
+    connect_db = as_connect_sees_it(database, postgres)
     body = connector_config(
         Settings(database=connect_db), name=name, heartbeat_ms=500, topic_prefix=f"fxhb{suffix}"
     )
