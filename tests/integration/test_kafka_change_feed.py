@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import threading
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
@@ -229,3 +232,43 @@ def test_rewind_hands_out_the_uncommitted_changes_again(kafka: Any) -> None:
         assert len(again) == 12
     finally:
         feed.close()
+
+
+def test_a_consumer_holding_some_partitions_warns_for_analytics_that_combine_pairs(
+    kafka: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    topic = _topic(kafka, partitions=4)
+    total = _produce_pairs(kafka, topic, pairs=12, days=5)
+    caplog.set_level(logging.WARNING, logger="fxcortex.runtime.adapters.kafka")
+
+    alone = KafkaChangeFeed(kafka.bootstrap_servers, topic, group_id=f"alone-{topic}")
+    alone.require_every_partition(["cross_rates"])
+    try:
+        assert len(_poll_all(alone, total)) == total
+        assert alone.coverage() == (4, 4)
+    finally:
+        alone.close()
+    assert not [r for r in caplog.records if "combine pairs" in r.getMessage()]
+
+    group = f"split-{topic}"
+    feeds = [KafkaChangeFeed(kafka.bootstrap_servers, topic, group_id=group) for _ in range(2)]
+    try:
+        for feed in feeds:
+            feed.require_every_partition(["cross_rates", "triangulation"])
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not all(0 < f.coverage()[0] < 4 for f in feeds):
+            for feed in feeds:  # both keep polling, so the group's rebalance completes
+                feed.poll(100)
+        assert sorted(f.coverage()[0] for f in feeds) == [2, 2]
+        for feed in feeds:  # the warning comes with the poll after an assignment changes
+            feed.poll(100)
+    finally:
+        for feed in feeds:
+            feed.close()
+    warnings = [r.getMessage() for r in caplog.records if "combine pairs" in r.getMessage()]
+    assert len(warnings) >= 2  # each consumer, once per assignment it was given
+    assert all(
+        w.startswith("cross_rates, triangulation combine pairs")
+        and re.search(rf"holds [123] of 4 \(another analyzer in group '{group}'\?\)", w)
+        for w in warnings
+    )

@@ -24,7 +24,7 @@ import functools
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from decimal import Context, Decimal
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import attrs
 import numpy as np
@@ -198,6 +198,8 @@ class CrossRatesAnalyzer:
     name: str = NAME
     description: str = "Every currency against USD, triangulated through a common base"
     tables: Sequence[TableSpec] = (TABLE,)
+    # An instant's crosses need every pair quoted at it: one consumer must read every partition.
+    combines_pairs: ClassVar[bool] = True
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the crosses of every instant it changed."""

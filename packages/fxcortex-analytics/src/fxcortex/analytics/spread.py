@@ -29,7 +29,7 @@ import functools
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from itertools import combinations
-from typing import Any
+from typing import Any, ClassVar
 
 import attrs
 
@@ -102,6 +102,8 @@ class SpreadAnalyzer:
     name: str = NAME
     description: str = "Premium of each source over each other for the same pair and UTC day"
     tables: Sequence[TableSpec] = (TABLE,)
+    # A pair and its inverse are keyed, hence partitioned, apart: every partition in one process.
+    combines_pairs: ClassVar[bool] = True
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every cell it changed."""

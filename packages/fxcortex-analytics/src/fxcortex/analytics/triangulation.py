@@ -32,7 +32,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 import attrs
 import orjson
@@ -92,6 +92,8 @@ class TriangulationAnalyzer:
     name: str = NAME
     description: str = "Deviation of a triangulated cross from other sources' direct quotes"
     tables: Sequence[TableSpec] = (TABLE,)
+    # A cross needs both legs and other pairs' direct quotes: every partition in one process.
+    combines_pairs: ClassVar[bool] = True
 
     def process(self, changes: Sequence[RateChange], context: AnalyzerContext) -> list[TableWrite]:
         """Apply a batch and return the rows of every pair and day it changed."""

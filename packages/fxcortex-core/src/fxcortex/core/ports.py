@@ -131,6 +131,10 @@ class Analyzer(Protocol):
 
     Contract: for any split of a change stream into batches, re-deliveries included, the rows
     written equal those computed once from the final set of observations.
+
+    Optional: ``combines_pairs = True`` (a class attribute) for an analyzer whose rows combine
+    several pairs. The Kafka feed gives one consumer a pair's changes, not every pair's, so it
+    warns when such an analyzer runs on a consumer that holds only some of the partitions.
     """
 
     # Read-only members: a frozen attrs class or plain class attributes both satisfy them.

@@ -294,6 +294,12 @@ def run_analyzer(
     register_flush = getattr(feed, "flush_before_revoke", None)
     if register_flush is not None:
         register_flush(apply)
+    # Optional on both sides: an analyzer that combines pairs says so (`combines_pairs`), and a
+    # feed of partitions warns when it holds only some of them.
+    register_pairs = getattr(feed, "require_every_partition", None)
+    combining = [a.name for a in analyzers if getattr(a, "combines_pairs", False)]
+    if register_pairs is not None and combining:
+        register_pairs(combining)
     while max_batches is None or result.batches < max_batches:
         # A batch's rows, decoded and analyzed, live until it is committed: collecting while
         # they pile up only re-traverses them (see `collection_paused`).

@@ -23,10 +23,15 @@ them is forgotten and their new owner reads it again.
 
 A change an analyzer rejects goes to the same dead-letter topic (`dead_letter`), with the
 analyzer's reason: the analyzer calls it after its bounded retries.
+
+Analytics that combine pairs (cross rates, spreads) are right only in a consumer that reads every
+partition. The analyzer names them with `require_every_partition`; whenever the group then gives
+this consumer only some of the partitions, `poll` logs a warning saying so.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,6 +42,8 @@ from fxcortex.core import FxCortexError
 from fxcortex.core.batch import ChangeRows
 from fxcortex.core.models import RateChange
 from fxcortex.runtime.adapters.debezium import OFFSET_BITS, DecodeError, decode_row, position_of
+
+log = logging.getLogger(__name__)
 
 _SLICE_SECONDS = 0.5  # without a linger: how long one consume call waits at most
 
@@ -89,12 +96,46 @@ class KafkaChangeFeed:
         self._messages: list[Message] = []  # polled, not committed, with a change each
         self._in_hand: list[tuple[Any, ...]] = []  # rows decoded by the running poll
         self._flush: Callable[[Sequence[RateChange]], object] | None = None
+        self._needing_every_partition: tuple[str, ...] = ()
+        self._coverage_seen: frozenset[int] = frozenset()
+        self.group_id = group_id
         self.revocations = 0
         self._consumer.subscribe([topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
 
     def flush_before_revoke(self, flush: Callable[[Sequence[RateChange]], object]) -> None:
         """Have ``flush`` apply and commit the changes in hand before partitions are revoked."""
         self._flush = flush
+
+    def require_every_partition(self, analyzers: Sequence[str]) -> None:
+        """Warn whenever this consumer holds only some partitions while ``analyzers`` run on it."""
+        self._needing_every_partition = tuple(analyzers)
+
+    def coverage(self) -> tuple[int, int]:
+        """(partitions of the topic assigned to this consumer, partitions the topic has)."""
+        assigned = sum(1 for p in self._consumer.assignment() if p.topic == self.topic)
+        metadata = self._consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        return assigned, len(metadata.partitions) if metadata is not None else 0
+
+    def _check_coverage(self) -> None:
+        assigned = frozenset(p.partition for p in self._consumer.assignment())
+        if assigned == self._coverage_seen:
+            return  # said once per assignment, not once per batch
+        self._coverage_seen = assigned
+        if not assigned:
+            return
+        held, total = self.coverage()
+        if held < total:
+            log.warning(
+                "%s combine pairs and need every partition of %s, but this analyzer holds %d of"
+                " %d (another analyzer in group %r?): their rows will be incomplete. Run them in"
+                " a consumer group of their own with one process, and disable them in the others"
+                " (FXCORTEX_DISABLED_PLUGINS).",
+                ", ".join(self._needing_every_partition),
+                self.topic,
+                held,
+                total,
+                self.group_id,
+            )
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.revocations += 1
@@ -199,6 +240,8 @@ class KafkaChangeFeed:
             if caught_up and changes:
                 break
         self._in_hand = []
+        if self._needing_every_partition:
+            self._check_coverage()
         return ChangeRows(changes)
 
     def commit(self, position: int) -> None:
