@@ -120,10 +120,15 @@ class KafkaChangeFeed:
         assigned = frozenset(p.partition for p in self._consumer.assignment())
         if assigned == self._coverage_seen:
             return  # said once per assignment, not once per batch
-        self._coverage_seen = assigned
         if not assigned:
+            self._coverage_seen = assigned
             return
-        held, total = self.coverage()
+        try:
+            held, total = self.coverage()
+        except KafkaException as error:  # only a warning's worth: ask again at the next poll
+            log.debug("partition count of %s not known yet: %s", self.topic, error)
+            return
+        self._coverage_seen = assigned
         if held < total:
             log.warning(
                 "%s combine pairs and need every partition of %s, but this analyzer holds %d of"
