@@ -48,6 +48,17 @@ def capture_consumer(kafka: Any, group: str) -> Consumer:
     )
 
 
+def _let_go(
+    consumer: Consumer, client: ConnectClient, connector: str, store: PostgresRateStore
+) -> None:
+    """Close what a capture test opened; the connector goes, whatever state it is in."""
+    consumer.close()
+    with contextlib.suppress(Exception):
+        client.delete(connector)
+    client.close()
+    store.close()
+
+
 @pytest.fixture
 def database(postgres: Any) -> Iterator[DatabaseSettings]:
     with fresh_database(postgres, "fxdbz") as settings:
@@ -104,11 +115,7 @@ def test_real_connector_events_decode(
             if message is not None and message.error() is None:
                 messages.append(message)
     finally:
-        consumer.close()
-        with contextlib.suppress(Exception):
-            client.delete(name)
-        client.close()
-        store.close()
+        _let_go(consumer, client, name, store)
 
     # a rebalance of the capturing consumer (the heartbeat topic appearing) may read again
     unique = {(m.topic(), m.partition(), m.offset()): m for m in messages}
@@ -193,11 +200,7 @@ def test_a_first_load_built_in_bulk_streams_every_row(
                 continue
             messages[message.offset()] = message
     finally:
-        consumer.close()
-        with contextlib.suppress(Exception):
-            client.delete(name)
-        client.close()
-        store.close()
+        _let_go(consumer, client, name, store)
 
     decoded = [
         decode(m.value(), topic=m.topic(), partition=m.partition(), offset=m.offset())

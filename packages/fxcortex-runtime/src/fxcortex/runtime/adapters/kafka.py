@@ -112,23 +112,29 @@ class KafkaChangeFeed:
 
     def coverage(self) -> tuple[int, int]:
         """(partitions of the topic assigned to this consumer, partitions the topic has)."""
-        assigned = sum(1 for p in self._consumer.assignment() if p.topic == self.topic)
+        return len(self._assigned_partitions()), self._partition_count()
+
+    def _assigned_partitions(self) -> frozenset[int]:
+        return frozenset(p.partition for p in self._consumer.assignment() if p.topic == self.topic)
+
+    def _partition_count(self) -> int:
         metadata = self._consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
-        return assigned, len(metadata.partitions) if metadata is not None else 0
+        return len(metadata.partitions) if metadata is not None else 0
 
     def _check_coverage(self) -> None:
-        assigned = frozenset(p.partition for p in self._consumer.assignment())
+        assigned = self._assigned_partitions()
         if assigned == self._coverage_seen:
             return  # said once per assignment, not once per batch
         if not assigned:
             self._coverage_seen = assigned
             return
         try:
-            held, total = self.coverage()
+            total = self._partition_count()
         except KafkaException as error:  # only a warning's worth: ask again at the next poll
             log.debug("partition count of %s not known yet: %s", self.topic, error)
             return
         self._coverage_seen = assigned
+        held = len(assigned)
         if held < total:
             log.warning(
                 "%s combine pairs and need every partition of %s, but this analyzer holds %d of"

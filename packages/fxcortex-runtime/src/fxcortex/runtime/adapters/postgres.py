@@ -428,19 +428,22 @@ def _took_empty_table(connection: psycopg.Connection[Any]) -> bool:
     table each hold a share lock on it, and waiting for the other's would deadlock. A lock not
     granted at once, or a row found once it is granted, is given back and the answer is no.
     """
-    row = connection.execute(_ANY_ROW).fetchone()
-    if row is None or row[0]:
+    if _has_rows(connection):
         return False
     try:
         with connection.transaction() as savepoint:
             connection.execute(_TAKE_TABLE)
-            row = connection.execute(_ANY_ROW).fetchone()  # a load committed in between
-            if row is None or row[0]:
+            if _has_rows(connection):  # a load committed in between
                 raise psycopg.Rollback(savepoint)  # gives the lock back
             return True
     except psycopg.errors.LockNotAvailable:
         return False
     return False
+
+
+def _has_rows(connection: psycopg.Connection[Any]) -> bool:
+    row = connection.execute(_ANY_ROW).fetchone()
+    return row is None or bool(row[0])  # no answer counts as rows: the usual way is always safe
 
 
 def _bulk_load(connection: psycopg.Connection[Any], quotes: Iterable[Quote]) -> None:
