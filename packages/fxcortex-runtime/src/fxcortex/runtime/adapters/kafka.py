@@ -55,6 +55,18 @@ def _position(message: Message) -> int:
     return position_of(partition, offset)
 
 
+FETCH_SETTINGS: Mapping[str, Any] = {"fetch.queue.backoff.ms": 10}
+"""Consumer settings for reading a topic as fast as the analyzer applies it.
+
+librdkafka prefetches into a bounded local queue (``queued.min.messages``,
+``queued.max.messages.kbytes``); when the queue is over those bounds it postpones the next fetch
+by ``fetch.queue.backoff.ms``, 1,000 ms by default. A consumer that spends its time applying
+batches keeps the queue full, so every batch then waited out most of that second: a bare
+consume-and-decode loop read 122k events/s with it and 480-515k with 10 ms (the bounds, and so
+the memory, stay as they are; only the re-check comes sooner).
+"""
+
+
 class ChangeFeedError(FxCortexError):
     """Kafka failed in a way the feed cannot ride out (a fatal consumer error, a failed commit)."""
 
@@ -86,6 +98,7 @@ class KafkaChangeFeed:
                 "enable.auto.offset.store": False,
                 "auto.offset.reset": "earliest",
                 "partition.assignment.strategy": "cooperative-sticky",
+                **FETCH_SETTINGS,
                 **(consumer_config or {}),
             }
         )
