@@ -7,19 +7,26 @@ one ``KAFKA_BOOTSTRAP_SERVERS`` names), stopped afterwards:
    connector's wire format: no embedded schemas, decimals as strings) to a topic of four
    partitions keyed by pair, as the connector does: twenty pairs of one-second ticks, every tenth
    change a revision (``u`` with its before image). Not timed.
-2. **ceiling**: a bare confluent-kafka consumer reading the whole topic in batches of 10,000,
-   decoding nothing: the fastest this process can take the events off the broker (best of
-   ``--repeat`` rounds, default 3: the broker shares the machine's two cores).
-3. **analyzer**: the real loop (`run_analyzer`: `KafkaChangeFeed` decoding, every analyzer,
+2. **ceiling**: a bare confluent-kafka consumer reading the whole topic in batches of 10,000
+   with the feed's fetch settings (`FETCH_SETTINGS`), decoding nothing: the fastest this
+   process can take the events off the broker (best of ``--repeat`` rounds, default 3: the
+   broker shares the machine's two cores).
+3. **decoding floor**: the same consumer decoding every message as the analyzer's feed does
+   (`decode_row`) and nothing else, best of ``--repeat`` rounds: no analyzer can go faster, so
+   this says how much of the ceiling is left for analytics, writes, state and commits.
+4. **analyzer**: the real loop (`run_analyzer`: `KafkaChangeFeed` decoding, every analyzer,
    writes to the analytics store — chDB in-process, or with ``--store clickhouse`` a ClickHouse
    HTTP server started beside Kafka — state to the cache, offsets committed after each batch of
    ``--batch`` changes). Once with ``ohlc`` alone, once with every non-ML analytic (ML ones:
    ``forecast``, ``online_anomaly``; their own rate is in ``bench_analytics.py``).
-4. **naive**: a per-message consumer that decodes each event and inserts one row into chDB
+5. **naive**: a per-message consumer that decodes each event and inserts one row into chDB
    with one INSERT, on the first ``--naive-events`` (default 5,000).
 
 Each analyzer run has a group and an analytics folder of its own. Target (issue "CDC to
-analytics"): ≥ 50,000 events/s per process and ≥ 30 % of the ceiling::
+analytics"): ≥ 50,000 events/s per process and ≥ 30 % of the ceiling. The decoding floor alone
+measures 29-30 % of the ceiling on the development machine (decoding a message costs about 2.5
+times taking it off the broker), so the share is out of reach for any analyzer that decodes JSON
+in Python; the table shows the floor beside it::
 
     python benchmarks/bench_analyzer.py [--events N] [--batch N] [--naive-events N]
                                         [--store chdb|clickhouse]
