@@ -463,15 +463,17 @@ def grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
 
 
 def _grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
+    if not len(changes):
+        return {}
     rows = getattr(changes, "rows", None)
-    if rows is not None and rows and all(row[3] is None for row in rows):
-        series_of = list(map(_AFTER_SERIES, rows))
-        times = np.fromiter(map(_AFTER_TIME, rows), dtype=np.int64, count=len(rows))
-        rates = np.fromiter(map(float, map(_AFTER_RATE, rows)), dtype=np.float64, count=len(rows))
-        positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=len(rows))
+    if rows is not None and rows and list(map(_BEFORE_SOURCE, rows)).count(None) == len(rows):
+        count = len(rows)
+        times = np.fromiter(map(_AFTER_TIME, rows), dtype=np.int64, count=count)
+        rates = np.fromiter(map(float, map(_AFTER_RATE, rows)), dtype=np.float64, count=count)
+        positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=count)
+        columns = [list(map(column, rows)) for column in _AFTER_SERIES]
     else:
         images = change_images(changes)
-        series_of = [image[0] for image in images]
         times = np.fromiter((i[1] for i in images), dtype=np.int64, count=len(images))
         rates = np.fromiter(
             (np.nan if i[2] is None else float(i[2]) for i in images),
@@ -479,9 +481,11 @@ def _grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]
             count=len(images),
         )
         positions = np.fromiter((i[3] for i in images), dtype=np.int64, count=len(images))
-    members = series_members(series_of)
+        columns = [list(column) for column in zip(*(image[0] for image in images), strict=True)]
+    members = column_members(columns)
     if members is None:
-        return {series_of[0]: _read_only(times, rates, positions)}
+        only = (columns[0][0], columns[1][0], columns[2][0], columns[3][0])
+        return {only: _read_only(times, rates, positions)}
     return {
         series: _read_only(times[its], rates[its], positions[its])
         for series, its in members.items()
@@ -491,16 +495,52 @@ def _grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]
 def series_members(series_of: Sequence[Series]) -> dict[Series, npt.NDArray[np.intp]] | None:
     """The indices of each series' images, in feed order, series in order of first appearance.
 
-    None when every image is of one series: the columns are already that series' own. Split with
-    numpy rather than a Python step per image: a batch of ticks has many images of few series.
+    None when every image is of one series: the columns are already that series' own.
     """
-    index = {series: code for code, series in enumerate(dict.fromkeys(series_of))}
-    if len(index) == 1:
+    if not series_of:
+        return {}
+    return column_members([list(column) for column in zip(*series_of, strict=True)])
+
+
+def column_members(columns: Sequence[list[str]]) -> dict[Series, npt.NDArray[np.intp]] | None:
+    """`series_members` of images given as their four series columns (source, base, quote, kind).
+
+    Split with numpy rather than a Python step per image, and column by column rather than by a
+    tuple per image: a batch has many images of few series, and most of its columns hold one
+    value (every ECB fix is EUR's, from one source, a mid), which one C-speed count settles.
+    """
+    count = len(columns[0])
+    combined: npt.NDArray[np.int64] | None = None
+    radix = 1  # combined codes lie in [0, radix)
+    for column in columns:
+        if column.count(column[0]) == count:
+            continue
+        index = {value: code for code, value in enumerate(dict.fromkeys(column))}
+        codes = np.fromiter(map(index.__getitem__, column), dtype=np.int64, count=count)
+        if combined is None:
+            combined, radix = codes, len(index)
+            continue
+        if radix * len(index) > _LARGEST_CODE:  # renumber densely before the product overflows
+            distinct, inverse = np.unique(combined, return_inverse=True)
+            combined, radix = inverse.astype(np.int64), len(distinct)
+        combined, radix = combined * len(index) + codes, radix * len(index)
+    if combined is None:
         return None
-    codes = np.fromiter(map(index.__getitem__, series_of), dtype=np.int64, count=len(series_of))
-    order = np.argsort(codes, kind="stable")  # keeps feed order within a series
-    bounds = np.searchsorted(codes[order], np.arange(len(index) + 1)).tolist()
-    return {series: order[bounds[code] : bounds[code + 1]] for series, code in index.items()}
+    order = np.argsort(combined, kind="stable")  # keeps feed order within a series
+    ordered = combined[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    bounds = [*starts.tolist(), count]
+    members: dict[Series, npt.NDArray[np.intp]] = {}
+    # series in order of first appearance: a stable sort puts each one's first image first
+    for group in np.argsort(order[starts], kind="stable").tolist():
+        its = order[bounds[group] : bounds[group + 1]]
+        first = int(its[0])
+        series = (columns[0][first], columns[1][first], columns[2][first], columns[3][first])
+        members[series] = its
+    return members
+
+
+_LARGEST_CODE = 1 << 62
 
 
 def _read_only(times: Micros, rates: Floats, positions: Micros) -> SeriesImages:
@@ -512,7 +552,8 @@ def _read_only(times: Micros, rates: Floats, positions: Micros) -> SeriesImages:
 
 # Columns of a feed row (`fxcortex.core.batch.ROW_COLUMNS`), read at C speed.
 _POSITION = operator.itemgetter(0)
-_AFTER_SERIES = operator.itemgetter(9, 10, 11, 12)
+_BEFORE_SOURCE = operator.itemgetter(3)
+_AFTER_SERIES = tuple(map(operator.itemgetter, (9, 10, 11, 12)))
 _AFTER_TIME = operator.itemgetter(13)
 _AFTER_RATE = operator.itemgetter(14)
 
