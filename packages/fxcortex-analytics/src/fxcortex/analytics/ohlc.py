@@ -24,7 +24,6 @@ Decimal of the observation found, so no rate is rounded on its way to the table.
 
 from __future__ import annotations
 
-import operator
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
@@ -41,7 +40,7 @@ from fxcortex.analytics.buckets import (
     bucket_start,
     bucket_starts,
 )
-from fxcortex.analytics.series import series_members
+from fxcortex.analytics.series import column_members, first_series, image_columns
 from fxcortex.core import (
     AnalyzerContext,
     Column,
@@ -50,8 +49,7 @@ from fxcortex.core import (
     TableWrite,
     hookimpl,
 )
-from fxcortex.core.batch import Image, Series
-from fxcortex.core.batch import images as change_images
+from fxcortex.core.batch import Series
 
 NAME = "ohlc"
 PRICE = "Decimal(38, 18)"
@@ -151,7 +149,7 @@ class OhlcAnalyzer:
         from its *pieces*, the bar of each partition's share of it, kept in state beside the
         partitions, so a batch reads only the partitions it changes.
         """
-        grouped = _grouped_images(change_images(changes))
+        grouped = _grouped_images(changes)
         if not grouped:
             return []
         layouts = _layouts(grouped, context.observation_interval)
@@ -284,27 +282,19 @@ SeriesImages = tuple[Micros, list[str | None], Micros]
 """(observed_at µs, rate text or None for a removal, position) of a series' images, in order."""
 
 
-def _grouped_images(images: Sequence[Image]) -> dict[Series, SeriesImages]:
+def _grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
     """A batch's images per series (in order of first appearance), column by column."""
-    if not images:
+    columns = image_columns(changes)
+    if columns is None:
         return {}
-    series_of = list(map(_SERIES, images))
-    times = np.fromiter(map(_TIME, images), dtype=np.int64, count=len(images))
-    positions = np.fromiter(map(_POSITION, images), dtype=np.int64, count=len(images))
-    texts = list(map(_RATE, images))
-    members = series_members(series_of)
+    series_columns, times, texts, positions = columns
+    members = column_members(series_columns)
     if members is None:
-        return {series_of[0]: (times, texts, positions)}
+        return {first_series(series_columns): (times, texts, positions)}
     return {
         series: (times[its], [texts[i] for i in its.tolist()], positions[its])
         for series, its in members.items()
     }
-
-
-_SERIES = operator.itemgetter(0)
-_TIME = operator.itemgetter(1)
-_RATE = operator.itemgetter(2)
-_POSITION = operator.itemgetter(3)
 
 
 def _apply(rates: dict[int, str], times: list[int], texts: list[str | None]) -> None:

@@ -41,7 +41,7 @@ import struct
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import numpy as np
@@ -453,9 +453,7 @@ SeriesImages = tuple[Micros, Floats, Micros]
 def grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
     """The batch's images per series as arrays (a removal is a NaN rate).
 
-    A batch of plain inserts from a feed (`ChangeRows`, the common case) is split column-wise
-    without building an object per change, once for every series analytic (the arrays are
-    read-only).
+    Split from `image_columns`, once for every series analytic (the arrays are read-only).
     """
     if isinstance(changes, ChangeRows):
         return changes.derived("series.grouped_images", _grouped_images)
@@ -463,33 +461,63 @@ def grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
 
 
 def _grouped_images(changes: Sequence[RateChange]) -> dict[Series, SeriesImages]:
-    if not len(changes):
+    columns = image_columns(changes)
+    if columns is None:
         return {}
-    rows = getattr(changes, "rows", None)
-    if rows is not None and rows and list(map(_BEFORE_SOURCE, rows)).count(None) == len(rows):
-        count = len(rows)
-        times = np.fromiter(map(_AFTER_TIME, rows), dtype=np.int64, count=count)
-        rates = np.fromiter(map(float, map(_AFTER_RATE, rows)), dtype=np.float64, count=count)
-        positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=count)
-        columns = [list(map(column, rows)) for column in _AFTER_SERIES]
-    else:
-        images = change_images(changes)
-        times = np.fromiter((i[1] for i in images), dtype=np.int64, count=len(images))
+    series_columns, times, texts, positions = columns
+    if None in texts:
         rates = np.fromiter(
-            (np.nan if i[2] is None else float(i[2]) for i in images),
+            (np.nan if text is None else float(text) for text in texts),
             dtype=np.float64,
-            count=len(images),
+            count=len(texts),
         )
-        positions = np.fromiter((i[3] for i in images), dtype=np.int64, count=len(images))
-        columns = [list(column) for column in zip(*(image[0] for image in images), strict=True)]
-    members = column_members(columns)
+    else:
+        rates = np.fromiter(map(float, cast(list[str], texts)), dtype=np.float64, count=len(texts))
+    members = column_members(series_columns)
     if members is None:
-        only = (columns[0][0], columns[1][0], columns[2][0], columns[3][0])
-        return {only: _read_only(times, rates, positions)}
+        return {first_series(series_columns): _read_only(times, rates, positions)}
     return {
         series: _read_only(times[its], rates[its], positions[its])
         for series, its in members.items()
     }
+
+
+ImageColumns = tuple[list[list[str]], Micros, list[str | None], Micros]
+"""A batch's images column by column: the four series columns (source, base, quote, kind),
+observed_at µs, rate texts (None for a removal) and positions, in feed order."""
+
+
+def image_columns(changes: Sequence[RateChange]) -> ImageColumns | None:
+    """The batch's images (`fxcortex.core.batch.images`) column by column; None for no images.
+
+    Shared by every analytic of a batch (read-only). A batch of plain inserts from a feed
+    (`ChangeRows`, the common case) is read straight from its rows, without an image tuple per
+    change.
+    """
+    if isinstance(changes, ChangeRows):
+        return changes.derived("series.image_columns", _image_columns)
+    return _image_columns(changes)
+
+
+def _image_columns(changes: Sequence[RateChange]) -> ImageColumns | None:
+    if not len(changes):
+        return None
+    rows = getattr(changes, "rows", None)
+    if rows is not None and list(map(_BEFORE_SOURCE, rows)).count(None) == len(rows):
+        times = np.fromiter(map(_AFTER_TIME, rows), dtype=np.int64, count=len(rows))
+        positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=len(rows))
+        texts: list[str | None] = list(map(_AFTER_RATE, rows))
+        return [list(map(column, rows)) for column in _AFTER_SERIES], times, texts, positions
+    images = change_images(changes)
+    times = np.fromiter(map(_IMAGE_TIME, images), dtype=np.int64, count=len(images))
+    positions = np.fromiter(map(_IMAGE_POSITION, images), dtype=np.int64, count=len(images))
+    series_columns = [list(column) for column in zip(*map(_IMAGE_SERIES, images), strict=True)]
+    return series_columns, times, list(map(_IMAGE_RATE, images)), positions
+
+
+def first_series(columns: Sequence[list[str]]) -> Series:
+    """The series of the first image, from the four series columns."""
+    return (columns[0][0], columns[1][0], columns[2][0], columns[3][0])
 
 
 def series_members(series_of: Sequence[Series]) -> dict[Series, npt.NDArray[np.intp]] | None:
@@ -554,6 +582,11 @@ def _read_only(times: Micros, rates: Floats, positions: Micros) -> SeriesImages:
 _POSITION = operator.itemgetter(0)
 _BEFORE_SOURCE = operator.itemgetter(3)
 _AFTER_SERIES = tuple(map(operator.itemgetter, (9, 10, 11, 12)))
+# Columns of an image (`fxcortex.core.batch.Image`).
+_IMAGE_SERIES = operator.itemgetter(0)
+_IMAGE_TIME = operator.itemgetter(1)
+_IMAGE_RATE = operator.itemgetter(2)
+_IMAGE_POSITION = operator.itemgetter(3)
 _AFTER_TIME = operator.itemgetter(13)
 _AFTER_RATE = operator.itemgetter(14)
 
