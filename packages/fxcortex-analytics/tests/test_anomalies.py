@@ -117,3 +117,34 @@ def test_the_real_ecb_history_flags_the_franc_floor_removal() -> None:
     median = logs.shift(1).rolling(anomalies.WINDOW).median()
     moment = logs.index[5_000]
     assert rows[("ecb", "EUR", "CHF", "mid", moment)]["median"] == pytest.approx(median[moment])
+
+
+# returns with many ties (rounded, repeated, zero) as well as spread ones: the order statistics
+# of deviations are where ties bite
+window_returns = st.lists(
+    st.one_of(
+        st.sampled_from([0.0, 1e-3, -1e-3, 2e-3, 5e-4]),
+        st.floats(-0.2, 0.2, allow_nan=False, allow_subnormal=False),
+    ),
+    min_size=anomalies.WINDOW,
+    max_size=anomalies.WINDOW + 40,
+)
+
+
+@given(window_returns)
+def test_median_and_mad_are_the_bits_np_median_gives(returns: list[float]) -> None:
+    windows = np.lib.stride_tricks.sliding_window_view(np.array(returns), anomalies.WINDOW)
+
+    median, mad = anomalies.median_and_mad(windows)
+
+    expected_median = np.median(windows, axis=1)
+    expected_mad = np.median(np.abs(windows - expected_median[:, None]), axis=1)
+    assert np.array_equal(median, expected_median)
+    assert np.array_equal(mad, expected_mad)
+
+
+def test_median_and_mad_of_an_odd_window_take_the_plain_way() -> None:
+    windows = np.array([[3.0, 1.0, 2.0], [1.0, 1.0, 5.0]])
+    median, mad = anomalies.median_and_mad(windows)
+    assert median.tolist() == [2.0, 1.0]
+    assert mad.tolist() == [1.0, 0.0]
