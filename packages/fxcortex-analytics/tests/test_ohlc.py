@@ -255,3 +255,24 @@ def test_bars_of_many_observations_equal_bars_of_few(
     vectorised = dict(_pieces(resolution, times, floats, texts))
     plain = dict(_few_pieces(resolution, times.tolist(), floats.tolist(), texts))
     assert vectorised == plain
+
+
+def test_a_bucket_of_many_observations_takes_the_last_high_and_the_first_low_of_equal_rates() -> (
+    None
+):
+    # equal as floats, different as decimals: which one a bar shows must not depend on chance
+    from fxcortex.analytics.ohlc import _FEW, _pieces
+
+    start = 1_706_745_600_000_000  # 2024-02-01T00:00:00Z, a minute bucket of one-second ticks
+    count = _FEW + 6
+    texts = ["1.5"] * count
+    texts[3], texts[40] = "1.2", "1.20000000000000000001"  # the lows
+    texts[10], texts[50] = "1.9", "1.90000000000000000001"  # the highs
+    times = np.array([start + n * 1_000_000 for n in range(count)], dtype=np.int64)
+    floats = np.array(texts, dtype=np.float64)
+
+    (bucket, bar), *rest = _pieces(Resolution.HOUR, times, floats, texts)
+
+    assert not rest and bucket == start
+    assert bar[5] == "1.90000000000000000001" and bar[7] == "1.2"
+    assert bar[8] == count

@@ -357,19 +357,38 @@ def _pieces(
     starts = bucket_starts(resolution, times)
     first = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]])
     last = np.r_[first[1:], len(times)] - 1
-    by_value = np.lexsort((floats, starts))  # within each bucket, lowest rate first
-    for lo, hi in zip(first.tolist(), last.tolist(), strict=True):
-        high, low = int(by_value[hi]), int(by_value[lo])
+    # Per bucket, the last of its highest rates and the first of its lowest (segment reductions:
+    # a partition holds a day of ticks, and sorting it by rate took most of the batch).
+    counts = last - first + 1
+    index = np.arange(len(times))
+    high_rates = np.repeat(np.maximum.reduceat(floats, first), counts)
+    low_rates = np.repeat(np.minimum.reduceat(floats, first), counts)
+    highest = np.maximum.reduceat(np.where(floats == high_rates, index, -1), first)
+    lowest = np.minimum.reduceat(np.where(floats == low_rates, index, len(times)), first)
+    # Every number leaves numpy in one list per column: a numpy scalar per value and bucket
+    # cost more than the rest of the loop.
+    for start, lo, hi, high, low, opened, closed, high_rate, low_rate in zip(
+        starts[first].tolist(),
+        first.tolist(),
+        last.tolist(),
+        highest.tolist(),
+        lowest.tolist(),
+        times[first].tolist(),
+        times[last].tolist(),
+        floats[highest].tolist(),
+        floats[lowest].tolist(),
+        strict=True,
+    ):
         yield (
-            int(starts[lo]),
+            start,
             [
-                int(times[lo]),
+                opened,
                 texts[lo],
-                int(times[hi]),
+                closed,
                 texts[hi],
-                float(floats[high]),
+                high_rate,
                 texts[high],
-                float(floats[low]),
+                low_rate,
                 texts[low],
                 hi - lo + 1,
             ],
