@@ -101,6 +101,7 @@ def bucket_end(resolution: Resolution, start: int) -> int:
 
 
 __all__ = [
+    "WEEK_US",
     "Micros",
     "Resolution",
     "bucket_end",

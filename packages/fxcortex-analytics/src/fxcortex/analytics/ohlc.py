@@ -34,6 +34,7 @@ import numpy as np
 import orjson
 
 from fxcortex.analytics.buckets import (
+    WEEK_US,
     Micros,
     Resolution,
     bucket_end,
@@ -181,12 +182,16 @@ class OhlcAnalyzer:
         }
         for series, buckets in touched.items():
             partition = layouts[series].partition
-            for resolution, bucket in buckets:
-                if _is_fine(resolution, partition) and resolution is Resolution.WEEK:
-                    end = bucket_end(resolution, bucket)
-                    needed.update(
-                        (series, p) for p in _partitions_overlapping(partition, bucket, end)
-                    )
+            weeks = [bucket for resolution, bucket in buckets if resolution is Resolution.WEEK]
+            if weeks and _is_fine(Resolution.WEEK, partition):
+                # A week computed from partitions needs each one it overlaps: a week is shorter
+                # than any partition it is computed from, so those of its first and last instant.
+                starts = np.array(weeks, dtype=np.int64)
+                overlapped = {
+                    *bucket_starts(partition, starts).tolist(),
+                    *bucket_starts(partition, starts + (WEEK_US - 1)).tolist(),
+                }
+                needed.update((series, p) for p in overlapped)
         keys = {_state_key(series, start): (series, start) for series, start in needed}
         stored = state.get_many(keys)
         partitions = {
@@ -327,13 +332,6 @@ def _newest_per_bucket(starts: Micros, positions: Micros) -> Iterable[tuple[int,
     newest = np.full(len(unique), -1, dtype=np.int64)
     np.maximum.at(newest, inverse, positions)
     return zip(unique.tolist(), newest.tolist(), strict=True)
-
-
-def _partitions_overlapping(partition: Resolution, start: int, end: int) -> Iterable[int]:
-    current = bucket_start(partition, start)
-    while current < end:
-        yield current
-        current = bucket_end(partition, current)
 
 
 def _observations(part: _Partition) -> tuple[Micros, np.ndarray, list[str]]:
