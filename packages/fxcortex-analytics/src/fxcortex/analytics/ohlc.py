@@ -445,51 +445,38 @@ def _combine(pieces: Iterable[Piece]) -> Piece | None:
 
 @attrs.define
 class _Bars:
-    """The rows of one batch, column by column."""
+    """The rows of one batch: a tuple per bar, turned into columns once at the end."""
 
-    columns: dict[str, list[object]] = attrs.Factory(
-        lambda: {name: [] for name in TABLE.column_names}
-    )
+    rows: list[tuple[object, ...]] = attrs.Factory(list)
     versions: list[int] = attrs.Factory(list)
     deleted: list[bool] = attrs.Factory(list)
 
     def add(
         self, series: Series, resolution: Resolution, start: int, bar: Piece | None, version: int
     ) -> None:
-        prices = (bar[1], bar[5], bar[7], bar[3]) if bar is not None else None
-        _append(self.columns, series, resolution, start, prices, bar[8] if bar else 0)
+        # µs and the prices' texts, as the stores take them: a datetime and a Decimal per value
+        # would only be turned back by the store adapter. An emptied bucket is a deleted row.
+        if bar is None:
+            self.rows.append((*series, resolution.value, start, "0", "0", "0", "0", 0))
+        else:
+            self.rows.append(
+                (*series, resolution.value, start, bar[1], bar[5], bar[7], bar[3], bar[8])
+            )
         self.versions.append(version)
         self.deleted.append(bar is None)
 
     def table_write(self) -> TableWrite:
-        return TableWrite(
-            table=TABLE.name, columns=self.columns, versions=self.versions, deleted=self.deleted
+        columns: list[list[object]] = (
+            [list(column) for column in zip(*self.rows, strict=True)]
+            if self.rows
+            else [[] for _ in TABLE.column_names]
         )
-
-
-def _append(
-    columns: dict[str, list[object]],
-    series: Series,
-    resolution: Resolution,
-    start: int,
-    prices: tuple[str, str, str, str] | None,
-    observations: int,
-) -> None:
-    source, base, quote, kind = series
-    columns["source"].append(source)
-    columns["base"].append(base)
-    columns["quote"].append(quote)
-    columns["kind"].append(kind)
-    columns["resolution"].append(resolution.value)
-    # µs and the prices' texts, as the stores take them: a datetime and a Decimal per value
-    # would only be turned back by the store adapter.
-    columns["bucket_start"].append(start)
-    open_, high, low, close = prices if prices else ("0",) * 4
-    columns["open"].append(open_)
-    columns["high"].append(high)
-    columns["low"].append(low)
-    columns["close"].append(close)
-    columns["observations"].append(observations)
+        return TableWrite(
+            table=TABLE.name,
+            columns=dict(zip(TABLE.column_names, columns, strict=True)),
+            versions=self.versions,
+            deleted=self.deleted,
+        )
 
 
 @hookimpl
