@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from fxcortex.analytics import series as series_module
-from fxcortex.analytics.series import series_members
+from fxcortex.analytics.series import column_members
 from fxcortex.core.batch import Series
+
+
+def series_members(series_of: list[Series]) -> dict[Series, npt.NDArray[np.intp]] | None:
+    """`column_members` of images given a series tuple each."""
+    return column_members([list(column) for column in zip(*series_of, strict=True)])
+
 
 # few values per column, so series repeat and columns are often constant, as in real batches
 series_strategy = st.tuples(
@@ -33,10 +41,6 @@ def test_members_are_each_series_images_in_feed_order(series_of: list[Series]) -
         assert members is not None
         assert list(members) == list(expected)  # series in order of first appearance
         assert {series: its.tolist() for series, its in members.items()} == expected
-
-
-def test_no_images_no_series() -> None:
-    assert series_members([]) == {}
 
 
 def test_series_differing_in_several_columns_stay_apart() -> None:
@@ -68,3 +72,7 @@ def test_many_distinct_values_in_every_column_do_not_overflow_the_codes(
     members = series_members(series_of)
     assert members is not None
     assert {s: its.tolist() for s, its in members.items()} == expected
+
+
+def test_no_images_no_series() -> None:
+    assert column_members([[], [], [], []]) == {}

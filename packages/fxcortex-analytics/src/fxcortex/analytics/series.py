@@ -520,24 +520,18 @@ def first_series(columns: Sequence[list[str]]) -> Series:
     return (columns[0][0], columns[1][0], columns[2][0], columns[3][0])
 
 
-def series_members(series_of: Sequence[Series]) -> dict[Series, npt.NDArray[np.intp]] | None:
+def column_members(columns: Sequence[list[str]]) -> dict[Series, npt.NDArray[np.intp]] | None:
     """The indices of each series' images, in feed order, series in order of first appearance.
 
-    None when every image is of one series: the columns are already that series' own.
-    """
-    if not series_of:
-        return {}
-    return column_members([list(column) for column in zip(*series_of, strict=True)])
-
-
-def column_members(columns: Sequence[list[str]]) -> dict[Series, npt.NDArray[np.intp]] | None:
-    """`series_members` of images given as their four series columns (source, base, quote, kind).
-
-    Split with numpy rather than a Python step per image, and column by column rather than by a
-    tuple per image: a batch has many images of few series, and most of its columns hold one
-    value (every ECB fix is EUR's, from one source, a mid), which one C-speed count settles.
+    ``columns`` are the images' four series columns (source, base, quote, kind). None when every
+    image is of one series: the images' columns are already that series' own. Split with numpy
+    rather than a Python step per image, and column by column rather than by a tuple per image:
+    a batch has many images of few series, and most of its columns hold one value (every ECB fix
+    is EUR's, from one source, a mid), which one C-speed count settles.
     """
     count = len(columns[0])
+    if not count:
+        return {}
     combined: npt.NDArray[np.int64] | None = None
     radix = 1  # combined codes lie in [0, radix)
     for column in columns:
