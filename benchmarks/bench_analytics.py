@@ -17,8 +17,10 @@ when the dataset is longer — per-event cost does not fall with size, so its ra
 generous baseline — and the table says so.
 
 Beside them, per dataset, the *reading floor* (`read_only`): the same batches read into
-per-series arrays and nothing else. Where ten times an analytic's naive rate is above that floor,
-the ratio target asks for more than reading the rows in Python allows, and the verdict says so.
+per-series arrays and nothing else, the first step of every per-series analytic (the ones that
+combine pairs group the same rows by instant or day instead). Where ten times an analytic's naive
+rate is above that floor, the verdict says so: for a per-series analytic the ratio target then
+asks for more than reading its rows allows.
 
 Targets (issue "Analytics library"): non-ML analytics ≥ 200,000 events/s and ≥ 10x their naive
 version; ML analytics ≥ 20,000 events/s.
