@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import numpy as np
 import numpy.typing as npt
 import pytest
@@ -10,7 +11,9 @@ from hypothesis import strategies as st
 
 from fxcortex.analytics import series as series_module
 from fxcortex.analytics.series import column_members
-from fxcortex.core.batch import Series
+from fxcortex.core import ChangeOp, Quote, RateChange
+from fxcortex.core.batch import ChangeRows, Series, to_micros
+from fxcortex.core.strategies import Operation, build_log, operations
 
 
 def series_members(series_of: list[Series]) -> dict[Series, npt.NDArray[np.intp]] | None:
@@ -76,3 +79,53 @@ def test_many_distinct_values_in_every_column_do_not_overflow_the_codes(
 
 def test_no_images_no_series() -> None:
     assert column_members([[], [], [], []]) == {}
+
+
+def _row(change: RateChange) -> tuple[object, ...]:
+    """A change as a feed row (`fxcortex.core.batch.ROW_COLUMNS`)."""
+
+    def image(quote: Quote | None) -> tuple[object, ...]:
+        if quote is None:
+            return (None,) * 6
+        return (
+            quote.source,
+            quote.pair.base.code,
+            quote.pair.quote.code,
+            quote.kind.value,
+            to_micros(quote.observed_at),
+            str(quote.rate),
+        )
+
+    return (
+        change.position,
+        change.op.value,
+        to_micros(change.committed_at),
+        *image(change.before),
+        *image(change.after),
+    )
+
+
+@given(operations(sources=("test", "other")), st.booleans())
+def test_feed_rows_give_the_image_columns_of_their_changes(
+    ops: list[Operation], snapshot: bool
+) -> None:
+    # Creates, revisions and deletes in any mix (and snapshot reads): read from the rows a
+    # column at a time, the images come out as `images` orders them change by change.
+    changes = build_log(ops).changes
+    if snapshot:  # as a connector's snapshot delivers rows: reads
+        changes = [
+            attrs.evolve(change, op=ChangeOp.READ) if change.op is ChangeOp.CREATE else change
+            for change in changes
+        ]
+    from_rows = series_module.image_columns(ChangeRows([_row(change) for change in changes]))
+    from_changes = series_module.image_columns(changes)
+    if not changes:  # only deletes of rows that were never there
+        assert from_rows is None and from_changes is None
+        return
+    assert from_rows is not None and from_changes is not None
+    (row_series, row_times, row_texts, row_positions) = from_rows
+    (series, times, texts, positions) = from_changes
+    assert row_series == series
+    assert row_times.tolist() == times.tolist()
+    assert row_texts == texts
+    assert row_positions.tolist() == positions.tolist()

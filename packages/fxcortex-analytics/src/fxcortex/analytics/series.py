@@ -503,16 +503,62 @@ def _image_columns(changes: Sequence[RateChange]) -> ImageColumns | None:
     if not len(changes):
         return None
     rows = getattr(changes, "rows", None)
-    if rows is not None and list(map(_BEFORE_SOURCE, rows)).count(None) == len(rows):
-        times = np.fromiter(map(_AFTER_TIME, rows), dtype=np.int64, count=len(rows))
-        positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=len(rows))
-        texts: list[str | None] = list(map(_AFTER_RATE, rows))
-        return [list(map(column, rows)) for column in _AFTER_SERIES], times, texts, positions
+    if rows is not None:
+        return _row_image_columns(rows)
     images = change_images(changes)
     times = np.fromiter(map(_IMAGE_TIME, images), dtype=np.int64, count=len(images))
     positions = np.fromiter(map(_IMAGE_POSITION, images), dtype=np.int64, count=len(images))
     series_columns = [list(column) for column in zip(*map(_IMAGE_SERIES, images), strict=True)]
     return series_columns, times, list(map(_IMAGE_RATE, images)), positions
+
+
+def _row_image_columns(rows: Sequence[tuple[Any, ...]]) -> ImageColumns:
+    """`image_columns` of feed rows, a column at a time rather than an image tuple per change.
+
+    Most rows are inserts, with one image each (the after-image). The removals (the before-image
+    of an update or delete) are read from their rows alone and slotted in before their change's
+    setting, which keeps `images`' order.
+    """
+    count = len(rows)
+    ops = list(map(_OP, rows))
+    inserts = ops.count("c") + ops.count("r")
+    if inserts == count:  # the usual batch: an after-image per row, nothing else
+        times = np.fromiter(map(_AFTER_TIME, rows), dtype=np.int64, count=count)
+        positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=count)
+        texts: list[str | None] = list(map(_AFTER_RATE, rows))
+        return [list(map(column, rows)) for column in _AFTER_SERIES], times, texts, positions
+
+    op_codes = np.array(ops)
+    removing = np.flatnonzero((op_codes == "u") | (op_codes == "d"))
+    setting = np.flatnonzero(op_codes != "d")  # every op but a delete sets an after-image
+    # Each change's images are consecutive: its removal, then its setting.
+    removes = np.zeros(count, dtype=np.int64)
+    removes[removing] = 1
+    per_change = removes + (op_codes != "d")
+    first_slot = np.cumsum(per_change) - per_change
+    removal_slots, setting_slots = first_slot[removing], (first_slot + removes)[setting]
+    total = int(per_change.sum())
+
+    removed = [rows[i] for i in removing.tolist()]
+    settings = rows if len(setting) == count else [rows[i] for i in setting.tolist()]
+
+    def merged(removal_values: list[Any], setting_values: list[Any]) -> list[Any]:
+        out = np.empty(total, dtype=object)
+        out[removal_slots] = removal_values
+        out[setting_slots] = setting_values
+        merged_values: list[Any] = out.tolist()
+        return merged_values
+
+    series_columns = [
+        merged(list(map(removal, removed)), list(map(after, settings)))
+        for removal, after in zip(_BEFORE_SERIES, _AFTER_SERIES, strict=True)
+    ]
+    times = np.empty(total, dtype=np.int64)
+    times[removal_slots] = np.fromiter(map(_BEFORE_TIME, removed), np.int64, len(removed))
+    times[setting_slots] = np.fromiter(map(_AFTER_TIME, settings), np.int64, len(settings))
+    positions = np.fromiter(map(_POSITION, rows), dtype=np.int64, count=count)
+    texts = merged([None] * len(removed), list(map(_AFTER_RATE, settings)))
+    return series_columns, times, texts, np.repeat(positions, per_change)
 
 
 def first_series(columns: Sequence[list[str]]) -> Series:
@@ -574,7 +620,9 @@ def _read_only(times: Micros, rates: Floats, positions: Micros) -> SeriesImages:
 
 # Columns of a feed row (`fxcortex.core.batch.ROW_COLUMNS`), read at C speed.
 _POSITION = operator.itemgetter(0)
-_BEFORE_SOURCE = operator.itemgetter(3)
+_OP = operator.itemgetter(1)
+_BEFORE_SERIES = tuple(map(operator.itemgetter, (3, 4, 5, 6)))
+_BEFORE_TIME = operator.itemgetter(7)
 _AFTER_SERIES = tuple(map(operator.itemgetter, (9, 10, 11, 12)))
 # Columns of an image (`fxcortex.core.batch.Image`).
 _IMAGE_SERIES = operator.itemgetter(0)
