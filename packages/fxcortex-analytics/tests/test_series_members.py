@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from fxcortex.analytics import series as series_module
 from fxcortex.analytics.series import column_members
-from fxcortex.core import ChangeOp, Quote, RateChange
-from fxcortex.core.batch import ChangeRows, Series, to_micros
+from fxcortex.core import ChangeOp
+from fxcortex.core.batch import ChangeRows, Series, row_from_change
 from fxcortex.core.strategies import Operation, build_log, operations
 
 
@@ -81,30 +81,6 @@ def test_no_images_no_series() -> None:
     assert column_members([[], [], [], []]) == {}
 
 
-def _row(change: RateChange) -> tuple[object, ...]:
-    """A change as a feed row (`fxcortex.core.batch.ROW_COLUMNS`)."""
-
-    def image(quote: Quote | None) -> tuple[object, ...]:
-        if quote is None:
-            return (None,) * 6
-        return (
-            quote.source,
-            quote.pair.base.code,
-            quote.pair.quote.code,
-            quote.kind.value,
-            to_micros(quote.observed_at),
-            str(quote.rate),
-        )
-
-    return (
-        change.position,
-        change.op.value,
-        to_micros(change.committed_at),
-        *image(change.before),
-        *image(change.after),
-    )
-
-
 @given(operations(sources=("test", "other")), st.booleans())
 def test_feed_rows_give_the_image_columns_of_their_changes(
     ops: list[Operation], snapshot: bool
@@ -117,7 +93,9 @@ def test_feed_rows_give_the_image_columns_of_their_changes(
             attrs.evolve(change, op=ChangeOp.READ) if change.op is ChangeOp.CREATE else change
             for change in changes
         ]
-    from_rows = series_module.image_columns(ChangeRows([_row(change) for change in changes]))
+    from_rows = series_module.image_columns(
+        ChangeRows([row_from_change(change) for change in changes])
+    )
     from_changes = series_module.image_columns(changes)
     if not changes:  # only deletes of rows that were never there
         assert from_rows is None and from_changes is None

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fxcortex.core import ChangeOp
-from fxcortex.core.batch import change_from_row
-from fxcortex.runtime.adapters.debezium import DecodeError, decode, decode_row, position_of, row_of
+from fxcortex.core.batch import change_from_row, row_from_change
+from fxcortex.runtime.adapters.debezium import DecodeError, decode, decode_row, position_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "debezium"
 TOPIC = "fxcortex.fxcortex.rates"
@@ -200,7 +200,7 @@ def _assert_row_decoding_agrees(value: bytes) -> None:
             decode_row(value, topic=TOPIC, partition=1, offset=9)
         return
     row = decode_row(value, topic=TOPIC, partition=1, offset=9)
-    assert row == (None if change is None else row_of(change))
+    assert row == (None if change is None else row_from_change(change))
     if row is not None:
         assert change_from_row(row) == change
 

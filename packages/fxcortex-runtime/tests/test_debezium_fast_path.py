@@ -19,8 +19,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from fxcortex.core.batch import row_from_change
 from fxcortex.runtime.adapters import debezium
-from fxcortex.runtime.adapters.debezium import DecodeError, decode, decode_row, row_of
+from fxcortex.runtime.adapters.debezium import DecodeError, decode, decode_row
 
 FIXTURES = Path(__file__).parent / "fixtures" / "debezium"
 TOPIC = "fxcortex.fxcortex.rates"
@@ -54,7 +55,7 @@ def _outcome(value: bytes, partition: int, offset: int) -> tuple[Any, ...] | str
         change = decode(value, topic=TOPIC, partition=partition, offset=offset)
     except DecodeError as error:
         return str(error)
-    return None if change is None else row_of(change)
+    return None if change is None else row_from_change(change)
 
 
 def _row_outcome(value: bytes, partition: int, offset: int) -> tuple[Any, ...] | str | None:

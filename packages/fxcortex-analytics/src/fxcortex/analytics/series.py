@@ -529,12 +529,11 @@ def _row_image_columns(rows: Sequence[tuple[Any, ...]]) -> ImageColumns:
         return [list(map(column, rows)) for column in _AFTER_SERIES], times, texts, positions
 
     op_codes = np.array(ops)
-    removing = np.flatnonzero((op_codes == "u") | (op_codes == "d"))
-    setting = np.flatnonzero(op_codes != "d")  # every op but a delete sets an after-image
+    removes = (op_codes == "u") | (op_codes == "d")
+    sets = op_codes != "d"  # every op but a delete sets an after-image
+    removing, setting = np.flatnonzero(removes), np.flatnonzero(sets)
     # Each change's images are consecutive: its removal, then its setting.
-    removes = np.zeros(count, dtype=np.int64)
-    removes[removing] = 1
-    per_change = removes + (op_codes != "d")
+    per_change = removes.astype(np.int64) + sets
     first_slot = np.cumsum(per_change) - per_change
     removal_slots, setting_slots = first_slot[removing], (first_slot + removes)[setting]
     total = int(per_change.sum())

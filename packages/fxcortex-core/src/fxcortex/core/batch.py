@@ -87,6 +87,33 @@ def change_from_row(row: Sequence[Any]) -> RateChange:
     )
 
 
+def row_from_change(change: RateChange) -> tuple[Any, ...]:
+    """A change as a row laid out as `ROW_COLUMNS` (the inverse of `change_from_row`)."""
+    return (
+        change.position,
+        change.op.value,
+        to_micros(change.committed_at),
+        *_quote_columns(change.before),
+        *_quote_columns(change.after),
+    )
+
+
+def _quote_columns(quote: Quote | None) -> tuple[Any, ...]:
+    if quote is None:
+        return _ABSENT
+    return (
+        quote.source,
+        quote.pair.base.code,
+        quote.pair.quote.code,
+        quote.kind.value,
+        to_micros(quote.observed_at),
+        str(quote.rate),
+    )
+
+
+_ABSENT = (None,) * 6
+
+
 class ChangeRows(Sequence[RateChange]):
     """A batch of changes as rows laid out as `ROW_COLUMNS`; items are built on access.
 

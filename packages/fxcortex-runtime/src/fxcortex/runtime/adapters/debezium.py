@@ -35,7 +35,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
 from fxcortex.core import FxCortexError
-from fxcortex.core.batch import to_micros
+from fxcortex.core.batch import row_from_change, to_micros
 from fxcortex.core.models import ChangeOp, Pair, Quote, QuoteKind, RateChange
 
 OFFSET_BITS = 40
@@ -280,7 +280,7 @@ strings, whose hashes are then computed once for all the analytics' grouping, no
 _MICROS: dict[str, int] = {}
 """A checked UTC observed_at text → µs since the epoch."""
 _RATES: dict[str, str] = {}
-"""A checked rate text → its text in the row (``str(Decimal(text))``, as `row_of` writes it)."""
+"""A checked rate text → its row text, ``str(Decimal(text))`` as `row_from_change` has it."""
 
 
 def _remember(cache: dict[_K, _V], key: _K, value: _V) -> _V:
@@ -353,31 +353,6 @@ def _image_row(image: Any) -> tuple[Any, ...] | None:
     return (*series, micros, text)
 
 
-def row_of(change: RateChange) -> tuple[Any, ...]:
-    """A decoded change as a row laid out as `fxcortex.core.batch.ROW_COLUMNS`."""
-
-    def image(quote: Quote | None) -> tuple[Any, ...]:
-        if quote is None:
-            return _ABSENT
-        return (
-            quote.source,
-            quote.pair.base.code,
-            quote.pair.quote.code,
-            quote.kind.value,
-            to_micros(quote.observed_at),
-            str(quote.rate),
-        )
-
-    committed = to_micros(change.committed_at)
-    return (
-        change.position,
-        change.op.value,
-        committed,
-        *image(change.before),
-        *image(change.after),
-    )
-
-
 def decode_row(
     value: bytes | None, *, topic: str, partition: int, offset: int
 ) -> tuple[Any, ...] | None:
@@ -401,7 +376,7 @@ def decode_row(
             if row is not None:
                 return row
     change = decode(value, topic=topic, partition=partition, offset=offset)
-    return None if change is None else row_of(change)
+    return None if change is None else row_from_change(change)
 
 
 def _fast_row(payload: Any, position: int) -> tuple[Any, ...] | None:
